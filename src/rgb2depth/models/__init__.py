@@ -1,0 +1,58 @@
+"""The model zoo: every network of the five papers behind one registry.
+
+``create(name, **options)`` builds a network; ``names()`` lists them. Each family lives in a
+module named after what it is (``unet``, ``eigen``, ``refinement``, ``fcrn``,
+``cnn_comparison``) whose docstring cites the paper section it implements. Every model carries
+a :class:`~rgb2depth.models.base.ModelMeta` in ``model.meta``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import torch.nn as nn
+
+from rgb2depth.models.base import ModelMeta, from_metres, to_metres
+from rgb2depth.registry import Registry
+
+MODELS = Registry("model")
+register_model = MODELS.register
+
+# Family modules register their networks on import.
+_FAMILY_MODULES = ("unet", "eigen", "refinement", "fcrn", "cnn_comparison")
+_loaded = False
+
+
+def _load_families() -> None:
+    global _loaded
+    if _loaded:
+        return
+    for mod in _FAMILY_MODULES:
+        importlib.import_module(f"rgb2depth.models.{mod}")
+    _loaded = True
+
+
+def names() -> list[str]:
+    """Registered model names."""
+    _load_families()
+    return MODELS.names()
+
+
+def create(name: str, **options: Any) -> nn.Module:
+    """Build the network registered as ``name`` with ``options``.
+
+    The returned module has ``meta`` (:class:`ModelMeta`), ``rgb2depth_name`` and
+    ``rgb2depth_options`` attributes, which :func:`rgb2depth.models.io.save_model` stores so the
+    model can be rebuilt from a file alone.
+    """
+    _load_families()
+    model = MODELS.create(name, **options)
+    if not isinstance(getattr(model, "meta", None), ModelMeta):
+        raise TypeError(f"model {name!r} does not define a ModelMeta in .meta")
+    model.rgb2depth_name = name
+    model.rgb2depth_options = dict(options)
+    return model
+
+
+__all__ = ["MODELS", "ModelMeta", "create", "from_metres", "names", "register_model", "to_metres"]

@@ -1,0 +1,40 @@
+"""Shared fixtures: the real-data folder (skips with a reason when absent) and quiet threads."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Two xdist workers share two cores: one intra-op thread each avoids oversubscription.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+try:
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("RGB2DEPTH_TEST_THREADS", "1")))
+except ImportError:  # pragma: no cover
+    pass
+
+from rgb2depth.paths import shared_data_dir  # noqa: E402
+
+NO_DATA = (
+    "real data folder ../shared/data is absent (set RGB2DEPTH_DATA to its path); "
+    "this test reads real files from it"
+)
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """Path to ../shared/data; the test is skipped with a clear reason when it is absent."""
+    d = shared_data_dir()
+    if d is None:
+        pytest.skip(NO_DATA)
+    return d
+
+
+def require(path):
+    """Skip unless ``path`` exists (one file or folder of the shared data)."""
+    if not path.exists():
+        pytest.skip(f"{path} is absent from the shared data folder")
+    return path
