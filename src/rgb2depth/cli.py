@@ -33,6 +33,18 @@ COMMANDS: list[tuple[str, str, str]] = [
 ]
 
 
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
+) -> None:
+    """rgb2depth: single-image depth estimation toolkit."""
+    if version:
+        from rgb2depth import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
 @app.command("models")
 def list_models(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show each model's paper and output kind.")) -> None:
     """List the registered networks."""
