@@ -33,8 +33,9 @@ COMMANDS: list[tuple[str, str, str]] = [
 ]
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
 ) -> None:
     """rgb2depth: single-image depth estimation toolkit."""
@@ -42,6 +43,9 @@ def _root(
         from rgb2depth import __version__
 
         typer.echo(__version__)
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
         raise typer.Exit()
 
 
