@@ -1,0 +1,106 @@
+"""ImageNet backbones written in this project, state_dict-compatible with torchvision.
+
+Every backbone here names its parameters exactly as torchvision does (``conv1``, ``bn1``,
+``layer1.0.conv1`` ... ``fc`` for ResNets; ``features.N`` / ``classifier.N`` for VGG and AlexNet),
+so an ImageNet state_dict published for torchvision loads with ``strict=True``. The depth
+networks of papers 001, 003 and 004 are built on them:
+
+- :func:`resnet18`, :func:`resnet50` (He et al. 2016; paper 001 Figs. 3-4, paper 003 Sec. 3 and
+  Fig. 1, paper 004 Sec. 5.4),
+- :func:`vgg16` (Simonyan and Zisserman 2015; paper 003 Table 1),
+- :func:`alexnet` (Krizhevsky et al. 2012, torchvision's single-GPU variant; paper 001 Fig. 3,
+  paper 003 Table 1).
+
+``pretrained=`` takes a path to a state_dict file (``torch.save(model.state_dict())`` of the
+torchvision model, or the ``.pth`` torchvision publishes), or ``True`` to download torchvision's
+published ImageNet weights with :func:`torch.hub.load_state_dict_from_url` (needs network
+access; never used in tests). Backbones built with ``include_top=False`` have no classifier
+head; the head's keys in the file are then skipped, every other key must match exactly.
+
+Feature extraction: each backbone has ``forward_features(x, return_stages=False)`` returning the
+last feature map, or with ``return_stages=True`` the list of stage outputs (one per stride),
+and ``stage_channels`` / ``stage_strides`` describing that list.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import torch
+import torch.nn as nn
+
+PretrainedArg = bool | str | os.PathLike | None
+
+
+def load_pretrained(
+    module: nn.Module,
+    pretrained: PretrainedArg,
+    url: str,
+    head_prefixes: Iterable[str] = (),
+) -> nn.Module:
+    """Load ImageNet weights into ``module`` from a path, or from ``url`` when ``pretrained`` is True.
+
+    Keys starting with one of ``head_prefixes`` are skipped when the module has no such keys
+    (a backbone built without its classifier head); every other key must match (strict).
+    Errors name the file and the problem in one line.
+    """
+    if pretrained is None or pretrained is False:
+        return module
+    if pretrained is True:
+        state = torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=True)
+        source = url
+    else:
+        source = os.fspath(pretrained)
+        if not os.path.isfile(source):
+            raise FileNotFoundError(f"{source}: pretrained weights file does not exist")
+        try:
+            state = torch.load(source, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001 - re-raised with the file name
+            raise ValueError(f"{source}: cannot read a state_dict ({e})") from e
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"{source}: expected a state_dict (dict of tensors), got {type(state).__name__}")
+    own = module.state_dict()
+    heads = tuple(head_prefixes)
+    state = {
+        k: v
+        for k, v in state.items()
+        if not (heads and k.startswith(heads) and k not in own)
+    }
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise ValueError(
+            f"{source}: state_dict keys do not match {type(module).__name__} "
+            f"(missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+            f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''})"
+        )
+    bad = [k for k in own if tuple(own[k].shape) != tuple(state[k].shape)]
+    if bad:
+        k = bad[0]
+        raise ValueError(
+            f"{source}: shape mismatch for {k}: file {tuple(state[k].shape)}, "
+            f"model {tuple(own[k].shape)} ({len(bad)} mismatching keys)"
+        )
+    module.load_state_dict(state, strict=True)
+    return module
+
+
+from rgb2depth.models.backbones.alexnet import AlexNet, alexnet  # noqa: E402
+from rgb2depth.models.backbones.resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet50  # noqa: E402
+from rgb2depth.models.backbones.vgg import VGG, vgg16  # noqa: E402
+
+__all__ = [
+    "VGG",
+    "AlexNet",
+    "BasicBlock",
+    "Bottleneck",
+    "ResNet",
+    "alexnet",
+    "load_pretrained",
+    "resnet18",
+    "resnet50",
+    "vgg16",
+]
