@@ -1,0 +1,84 @@
+"""Optional alignment of a prediction to the ground truth before scoring.
+
+Used for models whose output is only defined up to a scale (or scale and shift), e.g. those
+trained with the scale-invariant loss of paper 001 with lambda = 1. Every fit uses the valid
+pixels only (the mask the protocol produces), in float64:
+
+``median``
+    ``s = median(gt) / median(pred)``; aligned = ``s * pred`` (median scaling, the usual
+    protocol for scale-ambiguous monocular models).
+``scale``
+    least-squares scale ``s = argmin sum (s p - g)^2 = sum(p g) / sum(p^2)``.
+``scale_shift``
+    least-squares scale and shift ``(s, t) = argmin sum (s p + t - g)^2`` (closed-form normal
+    equations; MiDaS-style affine alignment, here in depth space).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ALIGN_METHODS = ("median", "scale", "scale_shift")
+_ALIASES = {
+    "median": "median",
+    "scale": "scale",
+    "lstsq": "scale",
+    "lstsq-scale": "scale",
+    "scale_shift": "scale_shift",
+    "scale-shift": "scale_shift",
+    "lstsq-scale-shift": "scale_shift",
+}
+
+
+def canonical_method(method: str | None) -> str | None:
+    """Normalise an alignment name (aliases ``lstsq-scale``, ``scale-shift`` ...); None stays None."""
+    if method is None or method == "none":
+        return None
+    try:
+        return _ALIASES[method]
+    except KeyError:
+        raise ValueError(
+            f"unknown alignment {method!r} (known: none, {', '.join(ALIGN_METHODS)})"
+        ) from None
+
+
+def fit_alignment(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, method: str) -> tuple[float, float]:
+    """Fit ``(scale, shift)`` so that ``scale * pred + shift`` matches ``gt`` on ``valid`` pixels.
+
+    Raises ValueError when the fit is undefined (no valid pixel, zero median / zero energy in
+    the prediction, or a constant prediction for ``scale_shift``).
+    """
+    m = canonical_method(method)
+    if m is None:
+        return 1.0, 0.0
+    valid = np.asarray(valid, dtype=bool) & np.isfinite(pred)
+    p = np.asarray(pred, dtype=np.float64)[valid]
+    g = np.asarray(gt, dtype=np.float64)[valid]
+    if p.size == 0:
+        raise ValueError("alignment: no valid pixel to fit on")
+    if m == "median":
+        mp = float(np.median(p))
+        if mp == 0 or not np.isfinite(mp):
+            raise ValueError("alignment 'median': the prediction's median over valid pixels is 0")
+        return float(np.median(g)) / mp, 0.0
+    if m == "scale":
+        den = float(np.dot(p, p))
+        if den == 0:
+            raise ValueError("alignment 'scale': the prediction is 0 on every valid pixel")
+        return float(np.dot(p, g)) / den, 0.0
+    # scale_shift: 2x2 normal equations on centred data (better conditioned than raw sums)
+    pm, gm = p.mean(), g.mean()
+    pc, gc = p - pm, g - gm
+    var = float(np.dot(pc, pc))
+    if var == 0:
+        raise ValueError("alignment 'scale_shift': the prediction is constant on the valid pixels")
+    s = float(np.dot(pc, gc)) / var
+    return s, float(gm - s * pm)
+
+
+def align(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, method: str | None) -> tuple[np.ndarray, tuple[float, float]]:
+    """Return ``(scale * pred + shift, (scale, shift))`` fitted on ``valid`` pixels."""
+    if canonical_method(method) is None:
+        return pred, (1.0, 0.0)
+    s, t = fit_alignment(pred, gt, valid, method)
+    return np.asarray(pred, dtype=np.float64) * s + t, (s, t)
