@@ -1,0 +1,95 @@
+"""Datasets and the data pipeline (issue 4): loaders for the real formats, stereo-derived
+targets, joint augmentations, and the torch Dataset adaptor.
+
+``create(name, **kw)`` builds a registered loader (``names()`` lists them); every loader is a
+``Sequence[dict]`` of samples (docs/DEVELOPING.md). Loader modules are imported on first use so
+``import rgb2depth.data`` stays light.
+
+=============== ==================================================================== ==========
+name            what / key arguments                                                  units
+=============== ==================================================================== ==========
+tum             TUM RGB-D sequence folder (root, max_difference=0.02, poses)         png / 5000
+tum_keyframes   fr3/cabinet keyframe layout (root; TUM3.yaml intrinsics)             png / 5000
+seven_scenes    Microsoft 7-Scenes sequence folder (root)                            png mm
+nyu_labeled     nyu_depth_v2_labeled.mat (path, split=train|test|all, splits=...)    metres
+nyu_csv         DenseDepth CSV layout (csv, root=None)                               see nyu.py
+nyu_h5          sparse-to-dense .h5 folders (root)                                   metres
+nyu_raw         raw Kinect PGM + PPM pairs (root or pairs, mask_min_max=False)       disparity
+kitti_raw       KITTI images + Velodyne + calib -> sparse depth                     metres
+kitti_depth     KITTI depth-completion PNGs (value / 256), Eigen file lists         png / 256
+make3d          Make3D .mat laser grids (paper 003 protocol)                         metres
+middlebury      Middlebury 2014 (PFM) / 2003 (8-bit) disparity -> depth             disparity
+sun_rgbd        SUN RGB-D image/depth folders (bit-rotated mm)                       png mm
+folder          generic rgb/ depth/ intrinsics.json poses.txt (depth_scale=1000)     png / scale
+synth           the procedural generator of rgb2depth.synth                          metres
+=============== ==================================================================== ==========
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import Any
+
+from .base import DATASETS, Concat, Source, Subset, concat, make_sample, split, subset
+from .depth_io import DataError
+
+_LAZY = {
+    "tum": ("rgb2depth.data.tum", "TUMSequence"),
+    "tum_keyframes": ("rgb2depth.data.tum", "TUMKeyframes"),
+    "seven_scenes": ("rgb2depth.data.seven_scenes", "SevenScenes"),
+    "nyu_labeled": ("rgb2depth.data.nyu", "NYULabeled"),
+    "nyu_csv": ("rgb2depth.data.nyu", "NYUCsv"),
+    "nyu_h5": ("rgb2depth.data.nyu", "NYUH5"),
+    "nyu_raw": ("rgb2depth.data.nyu", "NYURaw"),
+    "kitti_raw": ("rgb2depth.data.kitti", "KITTIRaw"),
+    "kitti_depth": ("rgb2depth.data.kitti", "KITTIDepth"),
+    "make3d": ("rgb2depth.data.make3d", "Make3D"),
+    "middlebury": ("rgb2depth.data.middlebury", "Middlebury"),
+    "sun_rgbd": ("rgb2depth.data.sunrgbd", "SUNRGBD"),
+    "folder": ("rgb2depth.data.folder", "FolderDataset"),
+    "synth": ("rgb2depth.data.synthetic", "synth_dataset"),
+}
+
+
+def _lazy(name: str, module: str, attr: str):
+    def make(**kw: Any):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            raise KeyError(f"dataset {name!r} is not available: {e}") from None
+        return getattr(mod, attr)(**kw)
+
+    make.__name__ = name
+    make.__doc__ = f"{module}.{attr}"
+    return make
+
+
+for _n, (_m, _a) in _LAZY.items():
+    DATASETS.register(_n)(_lazy(_n, _m, _a))
+
+
+def create(name: str, **kw: Any) -> Sequence[dict]:
+    """Build the dataset registered as ``name`` (see the table above)."""
+    return DATASETS.create(name, **kw)
+
+
+def names() -> list[str]:
+    return DATASETS.names()
+
+
+def __getattr__(attr: str):
+    # torch is imported only when the Dataset adaptor is asked for.
+    if attr in ("DepthDataset", "sample_to_batch"):
+        from . import torch_dataset
+
+        return getattr(torch_dataset, attr)
+    if attr == "transforms":
+        return importlib.import_module("rgb2depth.data.transforms")
+    raise AttributeError(f"module 'rgb2depth.data' has no attribute {attr!r}")
+
+
+__all__ = [
+    "DATASETS", "Concat", "DataError", "Source", "Subset", "concat", "create", "make_sample",
+    "names", "split", "subset", "DepthDataset", "sample_to_batch",
+]

@@ -1,0 +1,111 @@
+"""The generic folder layout of docs/DEVELOPING.md (written by ``rgb2depth synth`` and by the
+stereo target writer, read here)::
+
+    DIR/rgb/<stem>.png|jpg        DIR/depth/<stem>.png   uint16, metres = value / depth_scale
+    DIR/intrinsics.json           {"fx","fy","cx","cy","width","height"} (optional)
+    DIR/poses.txt                 "stem tx ty tz qx qy qz qw" camera-to-world (optional)
+    DIR/meta.json                 {"depth_scale": 256} (optional; default 1000 = millimetres)
+
+0 in a depth PNG is invalid. Samples are the stems present in both rgb/ and depth/, sorted.
+``depth_scale`` given to the loader overrides meta.json.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from rgb2depth.geometry.camera import Intrinsics
+
+from .base import Source, make_sample
+from .depth_io import DataError, read_depth_png, read_rgb, write_depth_png, write_rgb
+from .poses import pose_matrix, read_trajectory
+
+RGB_EXTS = (".png", ".jpg", ".jpeg")
+DEFAULT_DEPTH_SCALE = 1000.0
+
+
+def read_intrinsics_json(path: str | Path) -> Intrinsics:
+    path = Path(path)
+    try:
+        d = json.loads(path.read_text())
+        return Intrinsics(float(d["fx"]), float(d["fy"]), float(d["cx"]), float(d["cy"]), int(d["width"]), int(d["height"]))
+    except FileNotFoundError:
+        raise DataError(path, "file not found") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise DataError(path, f"bad intrinsics JSON ({type(e).__name__}: {e}); need fx, fy, cx, cy, width, height") from None
+
+
+class FolderDataset(Source):
+    name = "folder"
+
+    def __init__(self, root: str | Path, depth_scale: float | None = None, K: Intrinsics | None = None) -> None:
+        self.root = Path(root)
+        if not (self.root / "rgb").is_dir() or not (self.root / "depth").is_dir():
+            raise DataError(self.root, "not a folder dataset (needs rgb/ and depth/ subfolders)")
+        rgbs = {p.stem: p for p in sorted((self.root / "rgb").iterdir()) if p.suffix.lower() in RGB_EXTS}
+        deps = {p.stem: p for p in sorted((self.root / "depth").iterdir()) if p.suffix.lower() == ".png"}
+        self.ids = sorted(set(rgbs) & set(deps))
+        if not self.ids:
+            raise DataError(self.root, "no rgb/depth pairs with matching stems")
+        self.rgb_paths, self.depth_paths = rgbs, deps
+        meta = self.root / "meta.json"
+        scale = DEFAULT_DEPTH_SCALE
+        if meta.is_file():
+            try:
+                scale = float(json.loads(meta.read_text()).get("depth_scale", scale))
+            except (json.JSONDecodeError, TypeError, ValueError) as e:
+                raise DataError(meta, f"bad meta JSON: {e}") from None
+        self.depth_scale = float(depth_scale) if depth_scale is not None else scale
+        ij = self.root / "intrinsics.json"
+        self.K = K if K is not None else (read_intrinsics_json(ij) if ij.is_file() else None)
+        self.poses: dict[str, np.ndarray] = {}
+        pp = self.root / "poses.txt"
+        if pp.is_file():
+            keys, rows = read_trajectory(pp, keyed=True)
+            self.poses = {k: pose_matrix(r[:3], r[3:7]) for k, r in zip(keys, rows, strict=True)}
+
+    def load(self, i: int) -> dict:
+        stem = self.ids[i]
+        rgb = read_rgb(self.rgb_paths[stem])
+        depth = read_depth_png(self.depth_paths[stem], self.depth_scale)
+        if rgb.shape[:2] != depth.shape:
+            raise DataError(self.depth_paths[stem], f"depth {depth.shape} does not match rgb {rgb.shape[:2]}")
+        K = self.K
+        if K is not None and (K.width, K.height) != (rgb.shape[1], rgb.shape[0]):
+            K = K.scaled(rgb.shape[1], rgb.shape[0])
+        return make_sample(rgb, depth, K, stem, pose=self.poses.get(stem))
+
+
+class FolderWriter:
+    """Writes samples in the folder layout (used by the stereo targets and tests)."""
+
+    def __init__(self, root: str | Path, depth_scale: float = DEFAULT_DEPTH_SCALE, rgb_ext: str = ".png") -> None:
+        self.root = Path(root)
+        (self.root / "rgb").mkdir(parents=True, exist_ok=True)
+        (self.root / "depth").mkdir(parents=True, exist_ok=True)
+        self.depth_scale = float(depth_scale)
+        self.rgb_ext = rgb_ext
+        self._poses: list[str] = []
+        self._K: Intrinsics | None = None
+        if self.depth_scale != DEFAULT_DEPTH_SCALE:
+            (self.root / "meta.json").write_text(json.dumps({"depth_scale": self.depth_scale}) + "\n")
+
+    def write(self, stem: str, rgb: np.ndarray, depth: np.ndarray, K: Intrinsics | None = None, pose: np.ndarray | None = None) -> None:
+        write_rgb(self.root / "rgb" / f"{stem}{self.rgb_ext}", rgb)
+        write_depth_png(self.root / "depth" / f"{stem}.png", depth, self.depth_scale)
+        if K is not None:
+            if self._K is None:
+                self._K = K
+                (self.root / "intrinsics.json").write_text(json.dumps(K.to_dict(), indent=1) + "\n")
+            elif K != self._K:
+                raise ValueError(f"{self.root}: one folder holds one camera; {stem} has different intrinsics")
+        if pose is not None:
+            from scipy.spatial.transform import Rotation
+
+            q = Rotation.from_matrix(pose[:3, :3]).as_quat()
+            t = pose[:3, 3]
+            self._poses.append(f"{stem} " + " ".join(f"{v:.9g}" for v in (*t, *q)))
+            (self.root / "poses.txt").write_text("\n".join(self._poses) + "\n")
