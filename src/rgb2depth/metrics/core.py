@@ -34,7 +34,8 @@ key            definition (standard form, the default)
                ``ssim_data_range``. The SSIM map is computed on the crop box, with invalid
                ground-truth pixels filled by the prediction (so they carry no error into the
                windows), and averaged over the valid pixels only. The window shrinks to the
-               largest odd size the image allows when the image is smaller than 11 pixels.
+               largest odd size the image allows when the image is smaller than 11 pixels. The
+               filtering runs in float32 (kornia's fast CPU path; mean error ~1e-8).
 =============  ==========================================================================
 
 Paper variant (``variant="paper002"``, paper 002 sec. 3.4): ARD (eq. 4) and SRD (eq. 7) divide by
@@ -178,18 +179,20 @@ def _ssim_window(opt_window: int, h: int, w: int) -> int:
 def ssim_map(pred: np.ndarray, gt: np.ndarray, data_range: float, window: int = 11) -> np.ndarray:
     """kornia's SSIM map (Gaussian window, sigma 1.5, same padding) of two HxW depth maps.
 
-    Both are divided by ``data_range`` and compared with ``max_val=1``.
+    Both are divided by ``data_range`` and compared with ``max_val=1``. The filtering runs in
+    float32, kornia's fast CPU path (about 5x faster than float64 here); on [0, 1] inputs the
+    map differs from a float64 computation by a few 1e-6 per pixel and its mean by ~1e-8.
     """
     import torch
     from kornia.metrics import ssim as kornia_ssim
 
     h, w = pred.shape
     win = _ssim_window(window, h, w)
-    a = torch.from_numpy(np.ascontiguousarray(pred, dtype=np.float64) / data_range)[None, None]
-    b = torch.from_numpy(np.ascontiguousarray(gt, dtype=np.float64) / data_range)[None, None]
+    a = torch.from_numpy((np.asarray(pred, dtype=np.float64) / data_range).astype(np.float32))
+    b = torch.from_numpy((np.asarray(gt, dtype=np.float64) / data_range).astype(np.float32))
     with torch.no_grad():
-        m = kornia_ssim(a, b, win, max_val=1.0)
-    return m[0, 0].numpy()
+        m = kornia_ssim(a[None, None], b[None, None], win, max_val=1.0)
+    return m[0, 0].double().numpy()
 
 
 def _image_stats(
