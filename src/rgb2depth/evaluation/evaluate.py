@@ -1,0 +1,303 @@
+"""Scoring models and saved predictions on a dataset with a named protocol.
+
+A model sees each image at its input size (``model.meta.input_size`` unless told otherwise);
+its output is converted to metres (:func:`rgb2depth.models.to_metres`) and resized back to the
+ground-truth resolution bilinearly, then scored by :class:`rgb2depth.metrics.MetricAccumulator`
+(protocol crop and depth range, optional median / least-squares alignment, per-image or pooled
+aggregation). Optional flip test-time augmentation averages the prediction of the image and the
+mirrored prediction of its mirror image (in metres).
+
+Saved predictions (a folder of ``<id>.npy`` HxW float depth maps in metres, NaN or <= 0 =
+no prediction) are matched to ground-truth samples by id, then by file stem, and scored the
+same way, so results from other tools use the same protocol.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+#: Shortcuts for the real data shipped in ../shared/data (paths relative to that folder).
+DATASET_PRESETS: dict[str, dict[str, Any]] = {
+    "nyu_mini": {"name": "nyu_csv", "csv": "${data}/nyu/nyu2_mini_test/nyu2_mini_test.csv"},
+    "tum_val": {"name": "tum_keyframes", "root": "${data}/tum/freiburg3_cabinet_keyframes"},
+    "tum_rpy": {"name": "tum", "root": "${data}/tum/rgbd_dataset_freiburg1_rpy"},
+}
+
+
+def protocol_object(protocol: str, min_depth: float | None = None, max_depth: float | None = None):
+    """A named protocol, optionally with another depth range (e.g. ``none`` with 1e-3..10 m)."""
+    from rgb2depth.metrics import get_protocol
+
+    p = get_protocol(protocol)
+    if min_depth is not None or max_depth is not None:
+        p = p.with_range(min_depth, max_depth)
+    return p
+
+
+@torch.no_grad()
+def predict_metres(model: torch.nn.Module, image: torch.Tensor, out_size: tuple[int, int] | None = None,
+                   input_size: tuple[int, int] | None = None, flip: bool = False,
+                   channels_last: bool = False) -> torch.Tensor:
+    """(N,C,H,W) images in [0, 1] -> (N,1,h,w) depth in metres at ``out_size`` (default H, W).
+
+    The image is resized (bilinear, antialiased) to ``input_size`` before the network when
+    given; the output is resized bilinearly to ``out_size``.
+    """
+    from rgb2depth.models import to_metres
+
+    meta = model.meta
+    if out_size is None:
+        out_size = tuple(image.shape[-2:])
+    x = image
+    if input_size is not None and tuple(x.shape[-2:]) != tuple(input_size):
+        x = F.interpolate(x, size=tuple(input_size), mode="bilinear", align_corners=False, antialias=True)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+
+    def run(inp: torch.Tensor) -> torch.Tensor:
+        y = to_metres(model(inp).float(), meta)
+        if tuple(y.shape[-2:]) != tuple(out_size):
+            y = F.interpolate(y, size=tuple(out_size), mode="bilinear", align_corners=False)
+        return y
+
+    y = run(x)
+    if flip:
+        y = 0.5 * (y + torch.flip(run(torch.flip(x, dims=[-1])), dims=[-1]))
+    return y
+
+
+def _batches(dataset, batch_size: int, limit: int | None):
+    """Consecutive items grouped into batches of equal image/depth size."""
+    n = len(dataset) if limit is None else min(len(dataset), int(limit))
+    group: list[dict] = []
+    for i in range(n):
+        s = dataset[i]
+        if group and (s["image"].shape != group[0]["image"].shape or s["depth"].shape != group[0]["depth"].shape
+                      or len(group) >= batch_size):
+            yield group
+            group = []
+        group.append(s)
+    if group:
+        yield group
+
+
+def evaluate_dataset(
+    model: torch.nn.Module,
+    dataset,
+    protocol: str = "nyu",
+    min_depth: float | None = None,
+    max_depth: float | None = None,
+    align: str | None = None,
+    aggregation: str = "per_image",
+    flip: bool = False,
+    batch_size: int = 4,
+    input_size: tuple[int, int] | None = None,
+    channels_last: bool = False,
+    keep_images: int = 0,
+    limit: int | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Score ``model`` on a torch-sample dataset (``image``/``depth``/``valid``/``id`` items).
+
+    Returns ``{"metrics": {key: float}, "result": MetricAccumulator.compute(), "per_image":
+    [...], "images": [{"rgb", "gt", "pred", "id"}] (first ``keep_images``), "time_s"}``.
+    """
+    from rgb2depth.metrics import METRIC_KEYS, MetricAccumulator
+
+    was_training = model.training
+    model.eval()
+    proto = protocol_object(protocol, min_depth, max_depth)
+    acc = MetricAccumulator(proto, aggregation=aggregation, align=align)
+    images: list[dict] = []
+    device = next(model.parameters()).device
+    t0 = time.perf_counter()
+    n_total = len(dataset) if limit is None else min(len(dataset), int(limit))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n_total, unit="img", desc="evaluating")
+    try:
+        for group in _batches(dataset, batch_size, limit):
+            image = torch.stack([s["image"] for s in group]).to(device)
+            depth = torch.stack([s["depth"] for s in group])
+            valid = torch.stack([s["valid"] for s in group])
+            ids = [s["id"] for s in group]
+            pred = predict_metres(model, image, out_size=tuple(depth.shape[-2:]), input_size=input_size,
+                                  flip=flip, channels_last=channels_last).cpu()
+            gt = torch.where(valid, depth, torch.full_like(depth, float("nan")))
+            acc.update(pred[:, 0].numpy(), gt[:, 0].numpy(), valid[:, 0].numpy(), id=ids)
+            for k in range(len(group)):
+                if len(images) < keep_images:
+                    rgb = (group[k]["image"].permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8)
+                    if rgb.shape[2] == 1:
+                        rgb = np.repeat(rgb, 3, axis=2)
+                    images.append({"id": ids[k], "rgb": rgb, "gt": gt[k, 0].numpy(), "pred": pred[k, 0].numpy()})
+            if bar is not None:
+                bar.update(len(group))
+    finally:
+        if bar is not None:
+            bar.close()
+        model.train(was_training)
+    result = acc.compute()
+    return {
+        "metrics": {k: float(result[k]) for k in METRIC_KEYS},
+        "result": result,
+        "per_image": acc.per_image,
+        "skipped": list(acc.skipped),
+        "images": images,
+        "time_s": time.perf_counter() - t0,
+    }
+
+
+def build_eval_dataset(spec: dict, size: tuple[int, int] | None = None, augment: dict | None = None):
+    """A torch-sample dataset at ground-truth resolution (or ``size``) from a loader spec."""
+    from rgb2depth.data import DepthDataset, transforms
+    from rgb2depth.training.data import build_source
+
+    source = build_source(spec)
+    transform = transforms.build(augment or {}, train=False, size=size)
+    return DepthDataset(source, transform, seed=0)
+
+
+def resolve_dataset_spec(name: str | None, args: Sequence[str] = ()) -> dict:
+    """``--dataset NAME [--data key=value ...]`` -> a loader spec (``${data}`` expanded)."""
+    from rgb2depth.paths import shared_data_dir
+    from rgb2depth.training.config import ConfigError, _substitute, parse_override
+
+    if name is None:
+        raise ConfigError("--dataset is required")
+    spec = dict(DATASET_PRESETS.get(name, {"name": name}))
+    for a in args:
+        keys, value = parse_override(a)
+        spec[".".join(keys)] = value
+    d = shared_data_dir()
+    return _substitute(spec, {"data": str(d) if d is not None else None}, f"--dataset {name}")
+
+
+def load_any_model(name_or_path: str, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
+    """A model file / training checkpoint path, or a registered model name (untrained)."""
+    from rgb2depth import models
+    from rgb2depth.models.io import load_model
+
+    p = Path(name_or_path)
+    if p.suffix in (".pt", ".pth") or p.exists():
+        model = load_model(p, map_location=device)
+        info = dict(getattr(model, "rgb2depth_info", {}) or {})
+        info["file"] = str(p)
+        return model.to(device).eval(), info
+    if name_or_path in models.names():
+        return models.create(name_or_path).to(device).eval(), {"file": None, "untrained": True}
+    raise FileNotFoundError(f"{name_or_path}: neither a model file nor a registered model "
+                            f"(known: {', '.join(models.names())})")
+
+
+def find_prediction(folder: Path, sample_id: str, index: int, files: dict[str, Path]) -> Path | None:
+    """The ``.npy`` for a sample: by id, by the id's last path component/stem, by index."""
+    cands = [sample_id, Path(sample_id).name, Path(sample_id).stem, sample_id.replace("/", "_"), f"{index:06d}", str(index)]
+    for c in cands:
+        if c in files:
+            return files[c]
+    return None
+
+
+def evaluate_predictions(
+    folder: str | Path,
+    source: Sequence[dict],
+    protocol: str = "nyu",
+    min_depth: float | None = None,
+    max_depth: float | None = None,
+    align: str | None = None,
+    aggregation: str = "per_image",
+    limit: int | None = None,
+    keep_images: int = 0,
+) -> dict[str, Any]:
+    """Score saved ``.npy`` predictions (metres) against a loader's ground truth.
+
+    A prediction of another size than the ground truth is resized bilinearly (so results made
+    at a network's input size score at ground-truth resolution). Missing or unreadable files
+    are reported in ``errors`` (one line each, naming the file) and skipped.
+    """
+    import cv2
+
+    from rgb2depth.metrics import METRIC_KEYS, MetricAccumulator
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: predictions folder not found")
+    files = {p.stem: p for p in sorted(folder.rglob("*.npy"))}
+    if not files:
+        raise FileNotFoundError(f"{folder}: no .npy prediction files")
+    acc = MetricAccumulator(protocol_object(protocol, min_depth, max_depth), aggregation=aggregation, align=align)
+    errors: list[str] = []
+    images: list[dict] = []
+    t0 = time.perf_counter()
+    n = len(source) if limit is None else min(len(source), int(limit))
+    for i in range(n):
+        s = source[i]
+        sid = str(s["id"])
+        path = find_prediction(folder, sid, i, files)
+        if path is None:
+            errors.append(f"{folder}/{sid}.npy: no prediction for sample {sid!r}")
+            continue
+        try:
+            pred = np.load(path, allow_pickle=False)
+        except Exception as e:  # noqa: BLE001 - reported with the file named
+            errors.append(f"{path}: unreadable ({e.__class__.__name__}: {e})")
+            continue
+        pred = np.squeeze(np.asarray(pred, dtype=np.float32))
+        if pred.ndim != 2:
+            errors.append(f"{path}: expected an HxW depth map, got shape {pred.shape}")
+            continue
+        gt = s["depth"]
+        if pred.shape != gt.shape:
+            pred = cv2.resize(pred, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
+        pred = np.where(np.isfinite(pred) & (pred > 0), pred, np.nan).astype(np.float32)
+        ok = s["valid"] & np.isfinite(pred)
+        acc.update(pred, gt, ok, id=sid)
+        if len(images) < keep_images:
+            images.append({"id": sid, "rgb": s["rgb"], "gt": gt, "pred": pred})
+    if acc.count == 0:
+        raise ValueError(f"{folder}: no prediction could be scored ({len(errors)} errors; first: "
+                         f"{errors[0] if errors else '-'})")
+    result = acc.compute()
+    return {
+        "metrics": {k: float(result[k]) for k in METRIC_KEYS},
+        "result": result,
+        "per_image": acc.per_image,
+        "skipped": list(acc.skipped),
+        "errors": errors,
+        "images": images,
+        "time_s": time.perf_counter() - t0,
+    }
+
+
+def save_vis(images: list[dict], path: str | Path, max_width: int = 320) -> None:
+    """The qualitative samples (RGB, GT, prediction) as one ``.npz`` for reports (downsized)."""
+    import cv2
+
+    out: dict[str, np.ndarray] = {}
+    for k, im in enumerate(images):
+        h, w = im["gt"].shape
+        s = min(1.0, max_width / w)
+        size = (max(1, round(w * s)), max(1, round(h * s)))
+        out[f"rgb_{k}"] = cv2.resize(im["rgb"], size, interpolation=cv2.INTER_AREA)
+        out[f"gt_{k}"] = cv2.resize(im["gt"], size, interpolation=cv2.INTER_NEAREST)
+        out[f"pred_{k}"] = cv2.resize(im["pred"], size, interpolation=cv2.INTER_LINEAR)
+        out[f"id_{k}"] = np.array(str(im["id"]))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **out)
+
+
+def load_vis(path: str | Path) -> list[dict]:
+    z = np.load(path, allow_pickle=False)
+    n = len([k for k in z.files if k.startswith("rgb_")])
+    return [{"rgb": z[f"rgb_{k}"], "gt": z[f"gt_{k}"], "pred": z[f"pred_{k}"], "id": str(z[f"id_{k}"])}
+            for k in range(n)]

@@ -1,0 +1,112 @@
+"""Training checkpoints: everything needed to continue a run exactly, written atomically.
+
+A checkpoint is a plain dict that loads with ``torch.load(..., weights_only=True)``::
+
+    {"format": "rgb2depth-checkpoint/1",
+     "model": models.io.model_record(model),        # so models.io.load_model accepts it
+     "optimizer": ..., "scheduler": ..., "rng": {python, numpy, torch[, cuda]},
+     "stage": int, "epoch": int, "batch": int (batches done in this epoch), "step": int,
+     "best": {"metric", "value", "step"} | None, "config": dict, "scaler": None}
+
+It is written by :func:`rgb2depth.models.io.atomic_save` (temporary file + fsync + rename), so a
+run killed at any moment leaves the previous checkpoint or the new one, never a torn file.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+FORMAT = "rgb2depth-checkpoint/1"
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch global RNG states as weights_only-loadable values."""
+    py = random.getstate()
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    state = {
+        "python": [py[0], list(py[1]), py[2]],
+        "numpy": {
+            "name": np_name,
+            "keys": torch.from_numpy(np_keys.astype(np.int64)),
+            "pos": int(np_pos),
+            "has_gauss": int(np_has_gauss),
+            "gauss": float(np_gauss),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"],
+                         n["has_gauss"], n["gauss"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def make_checkpoint(model: torch.nn.Module, optimizer, scheduler, *, stage: int, epoch: int,
+                    batch: int, step: int, best: dict | None, config: dict,
+                    info: dict | None = None) -> dict[str, Any]:
+    from rgb2depth.models.io import model_record
+
+    return {
+        "format": FORMAT,
+        "model": model_record(model, info),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "rng": rng_state(),
+        "stage": int(stage),
+        "epoch": int(epoch),
+        "batch": int(batch),
+        "step": int(step),
+        "best": best,
+        "config": config,
+    }
+
+
+def save_checkpoint(ckpt: dict, path: str | Path) -> None:
+    from rgb2depth.models.io import atomic_save
+
+    atomic_save(ckpt, path)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a training checkpoint (``weights_only=True``); errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - re-raised with the file named
+        raise ValueError(f"{path}: not a readable checkpoint ({e.__class__.__name__}: {e})") from e
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ValueError(f"{path}: not an rgb2depth training checkpoint ({FORMAT} expected)")
+    return ckpt
+
+
+def clean_stale_temporaries(folder: str | Path) -> None:
+    """Remove ``*.tmp`` files a killed :func:`atomic_save` may have left behind."""
+    folder = Path(folder)
+    if folder.is_dir():
+        for p in folder.glob("*.tmp"):
+            try:
+                p.unlink()
+            except OSError:
+                pass

@@ -1,0 +1,309 @@
+"""Training configs: one YAML file per experiment, with ``key=value`` overrides.
+
+A config is a nested dict with these sections (every key has a default in :data:`DEFAULTS`;
+unknown keys are an error so that a typo cannot silently fall back to a default)::
+
+    name, seed, output_dir, imports
+    model:    name, options, init (checkpoint / model file to start from), freeze (part names),
+              strict_init, channels_last
+    loss:     name + options, or terms: [{name, weight, options}] (weights normalised to sum 1
+              when ``normalize_weights``: paper 000 Eq. 7)
+    data:     train / val: lists of {name, <loader kwargs>, stride, limit}; input_size [H, W];
+              augment (handed to rgb2depth.data.transforms.build); cache; num_workers
+    optim:    name (adam | adamw | sgd), lr, weight_decay, momentum, betas, nesterov
+    schedule: name (none | step | multistep | plateau | cosine | exponential) + its options
+    train:    epochs, batch_size, max_steps, grad_clip, bf16, threads, log_every, val_every,
+              ckpt_every, best_metric, best_mode, image_every, num_vis, stages
+    eval:     protocol, min_depth, max_depth, aggregation, align
+
+Strings may use ``${data}`` (the shared real-data folder, :func:`rgb2depth.paths.
+shared_data_dir`), ``${name}`` (the config's name) and ``${config_dir}``. A config may start
+from another with ``base: other.yaml`` (path relative to the config); its keys override the
+base's, recursively.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULTS: dict[str, Any] = {
+    "name": None,
+    "seed": 0,
+    "output_dir": "runs/${name}",
+    "imports": [],
+    "model": {
+        "name": None,
+        "options": {},
+        "init": None,
+        "strict_init": True,
+        "freeze": [],
+        "channels_last": True,
+    },
+    "loss": {
+        "name": None,
+        "options": {},
+        "terms": None,
+        "normalize_weights": True,
+    },
+    "data": {
+        "train": [],
+        "val": [],
+        "input_size": None,
+        "augment": {},
+        "val_augment": {},
+        "cache": True,
+        "cache_dir": None,
+        "num_workers": 0,
+        "factory": None,
+    },
+    "optim": {
+        "name": "adam",
+        "lr": 1e-4,
+        "weight_decay": 0.0,
+        "momentum": 0.9,
+        "betas": [0.9, 0.999],
+        "nesterov": False,
+    },
+    "schedule": {
+        "name": "none",
+        "step_size": 10,
+        "milestones": [],
+        "gamma": 0.1,
+        "factor": 0.1,
+        "patience": 2,
+        "min_lr": 0.0,
+        "t_max": None,
+        "metric": None,
+    },
+    "train": {
+        "epochs": 1,
+        "batch_size": 8,
+        "max_steps": None,
+        "grad_clip": None,
+        "bf16": False,
+        "threads": None,
+        "log_every": 10,
+        "val_every": 0,
+        "ckpt_every": 0,
+        "best_metric": "rmse",
+        "best_mode": None,
+        "image_every": 1,
+        "num_vis": 4,
+        "tensorboard": True,
+        "progress": True,
+        "stages": None,
+        "val_limit": None,
+    },
+    "eval": {
+        "protocol": "none",
+        "min_depth": None,
+        "max_depth": None,
+        "aggregation": "per_image",
+        "align": None,
+    },
+}
+
+# Keys whose values are free-form dicts/lists: not checked against DEFAULTS.
+_FREE = {
+    ("model", "options"),
+    ("loss", "options"),
+    ("loss", "terms"),
+    ("data", "train"),
+    ("data", "val"),
+    ("data", "augment"),
+    ("data", "val_augment"),
+    ("train", "stages"),
+}
+
+# Keys a stage may override (see :mod:`rgb2depth.training.trainer`).
+STAGE_KEYS = {"name", "epochs", "max_steps", "freeze", "train_parts", "optim", "schedule", "loss",
+              "batch_size", "model_stage"}
+
+
+class ConfigError(ValueError):
+    """A config file or override is wrong; the message names the file/key and the problem."""
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    """``over`` on top of ``base`` (dicts merge recursively, anything else replaces)."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: 'base' chain loops back onto itself")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a config must be a mapping at the top level")
+    base = raw.pop("base", None)
+    if base is not None:
+        bpath = (path.parent / base) if not Path(base).is_absolute() else Path(base)
+        raw = deep_merge(_read_yaml(bpath, seen + (path.resolve(),)), raw)
+    return raw
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"train.epochs=3"`` -> (["train", "epochs"], 3); the value is parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected key=value (e.g. train.epochs=3)")
+    key, value = text.split("=", 1)
+    key = key.strip().lstrip("-")
+    if not key or any(not p for p in key.split(".")):
+        raise ConfigError(f"override {text!r}: empty key")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        parsed = value
+    return key.split("."), parsed
+
+
+def apply_override(cfg: dict, keys: list[str], value: Any) -> None:
+    d = cfg
+    for i, k in enumerate(keys[:-1]):
+        if isinstance(d, list):
+            try:
+                d = d[int(k)]
+            except (ValueError, IndexError):
+                raise ConfigError(f"override {'.'.join(keys)}: no item {k!r}") from None
+            continue
+        if k not in d or d[k] is None:
+            d[k] = {}
+        if not isinstance(d[k], dict | list):
+            raise ConfigError(f"override {'.'.join(keys)}: {'.'.join(keys[: i + 1])} is not a section")
+        d = d[k]
+    last = keys[-1]
+    if isinstance(d, list):
+        try:
+            d[int(last)] = value
+        except (ValueError, IndexError):
+            raise ConfigError(f"override {'.'.join(keys)}: no item {last!r}") from None
+    else:
+        d[last] = value
+
+
+def _check_keys(cfg: dict, ref: dict, where: tuple[str, ...], source: str) -> None:
+    for k, v in cfg.items():
+        if k not in ref:
+            loc = ".".join(where + (k,))
+            raise ConfigError(f"{source}: unknown config key {loc!r} (known in this section: "
+                              f"{', '.join(sorted(ref))})")
+        if (*where, k) in _FREE:
+            continue
+        if isinstance(ref[k], dict) and isinstance(v, dict):
+            _check_keys(v, ref[k], where + (k,), source)
+
+
+_VAR = re.compile(r"\$\{(\w+)\}")
+
+
+def _substitute(obj: Any, variables: dict[str, str], source: str) -> Any:
+    if isinstance(obj, dict):
+        return {k: _substitute(v, variables, source) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_substitute(v, variables, source) for v in obj]
+    if isinstance(obj, str):
+        def rep(m: re.Match) -> str:
+            name = m.group(1)
+            if name not in variables or variables[name] is None:
+                if name == "data":
+                    raise ConfigError(
+                        f"{source}: '${{data}}' is used but the shared data folder was not found "
+                        "(set RGB2DEPTH_DATA to its path)")
+                raise ConfigError(f"{source}: unknown variable ${{{name}}}")
+            return str(variables[name])
+
+        return _VAR.sub(rep, obj)
+    return obj
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = (),
+                base: dict | None = None) -> dict:
+    """Read ``path`` (or start from ``base``), apply ``overrides``, fill defaults, check keys.
+
+    Returns the complete config dict (plain YAML types), ready for :class:`Trainer`.
+    """
+    from rgb2depth.paths import shared_data_dir
+
+    source = str(path) if path is not None else "<config>"
+    raw = _read_yaml(Path(path)) if path is not None else {}
+    if base is not None:
+        raw = deep_merge(base, raw)
+    for o in overrides:
+        keys, value = parse_override(o)
+        apply_override(raw, keys, value)
+    _check_keys(raw, DEFAULTS, (), source)
+    cfg = deep_merge(DEFAULTS, raw)
+    if not cfg["name"]:
+        cfg["name"] = Path(path).stem if path is not None else "run"
+    data_dir = shared_data_dir()
+    variables = {
+        "data": str(data_dir) if data_dir is not None else None,
+        "name": cfg["name"],
+        "config_dir": str(Path(path).resolve().parent) if path is not None else ".",
+    }
+    cfg = _substitute(cfg, variables, source)
+    validate(cfg, source)
+    return cfg
+
+
+def validate(cfg: dict, source: str = "<config>") -> None:
+    """Semantic checks with one-line messages naming the key."""
+    if not cfg["model"]["name"]:
+        raise ConfigError(f"{source}: model.name is required")
+    if not cfg["loss"]["name"] and not cfg["loss"]["terms"]:
+        raise ConfigError(f"{source}: loss.name or loss.terms is required")
+    if cfg["loss"]["terms"] is not None:
+        for t in cfg["loss"]["terms"]:
+            if not isinstance(t, dict) or "name" not in t:
+                raise ConfigError(f"{source}: each loss.terms item needs a name (got {t!r})")
+    if not cfg["data"]["train"] and not cfg["data"]["factory"]:
+        raise ConfigError(f"{source}: data.train lists no dataset")
+    for split in ("train", "val"):
+        items = cfg["data"][split]
+        if isinstance(items, dict):
+            cfg["data"][split] = items = [items]
+        for it in items:
+            if not isinstance(it, dict) or "name" not in it:
+                raise ConfigError(f"{source}: each data.{split} item needs a name (got {it!r})")
+    size = cfg["data"]["input_size"]
+    if size is not None and (not isinstance(size, list | tuple) or len(size) != 2):
+        raise ConfigError(f"{source}: data.input_size must be [H, W] (got {size!r})")
+    t = cfg["train"]
+    for k in ("epochs", "batch_size"):
+        if not isinstance(t[k], int) or t[k] < 1:
+            raise ConfigError(f"{source}: train.{k} must be a positive integer (got {t[k]!r})")
+    if cfg["optim"]["name"] not in ("adam", "adamw", "sgd"):
+        raise ConfigError(f"{source}: optim.name must be adam, adamw or sgd (got {cfg['optim']['name']!r})")
+    if cfg["schedule"]["name"] not in ("none", "step", "multistep", "plateau", "cosine", "exponential"):
+        raise ConfigError(f"{source}: schedule.name {cfg['schedule']['name']!r} is not known")
+    if t["stages"] is not None:
+        if not isinstance(t["stages"], list) or not t["stages"]:
+            raise ConfigError(f"{source}: train.stages must be a non-empty list")
+        for i, st in enumerate(t["stages"]):
+            if not isinstance(st, dict) or "name" not in st:
+                raise ConfigError(f"{source}: train.stages[{i}] needs a name")
+            bad = set(st) - STAGE_KEYS
+            if bad:
+                raise ConfigError(f"{source}: train.stages[{i}] has unknown keys {sorted(bad)} "
+                                  f"(known: {sorted(STAGE_KEYS)})")
+
+
+def dump(cfg: dict) -> str:
+    return yaml.safe_dump(cfg, sort_keys=False)

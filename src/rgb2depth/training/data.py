@@ -1,0 +1,178 @@
+"""Datasets for training and validation, built from a config's ``data`` section.
+
+Each ``data.train`` / ``data.val`` item names a loader of :mod:`rgb2depth.data` (``tum``,
+``tum_keyframes``, ``seven_scenes``, ``nyu_csv``, ``folder``, ``synth``, ...) with its keyword
+arguments, plus an optional ``select: {start, stop, stride, limit}`` applied here (loaders keep
+their own arguments, e.g. TUM's ``stride``). A ``module:function`` name calls that function
+instead of the registry, so experiments can plug in their own sources.
+
+Decoding a 640x480 JPEG + PNG pair and resizing it costs more than a training step of the
+compact U-Net on these CPUs, so by default every sample is decoded and resized once (to the
+input size, or ``data.cache: [H, W]``; ``data.cache_dir`` also keeps them on disk) by
+:class:`rgb2depth.data.DepthDataset`, filled before any DataLoader worker forks; the
+augmentation (:func:`rgb2depth.data.transforms.build`) then runs on the small cached arrays.
+``data.cache: false`` reads the files every time.
+
+Determinism: the order of samples is a pure function of (seed, epoch) (the sampler) and the
+augmentation of each sample a pure function of (seed, epoch, index)
+(:class:`rgb2depth.data.DepthDataset`), which is what lets ``--resume`` continue mid-epoch
+exactly.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DistributedSampler
+
+RESERVED = {"name", "select"}
+
+
+def _import_object(path: str) -> Any:
+    mod, _, attr = path.partition(":")
+    try:
+        obj = importlib.import_module(mod)
+    except ModuleNotFoundError as e:
+        raise ValueError(f"cannot import {mod!r} for {path!r}: {e}") from None
+    for a in attr.split("."):
+        obj = getattr(obj, a)
+    return obj
+
+
+def build_source(item: dict) -> Sequence[dict]:
+    """One loader of ``rgb2depth.data`` (or ``module:function``) from a config item."""
+    item = dict(item)
+    name = item.pop("name")
+    select = item.pop("select", None) or {}
+    if ":" in name:
+        src = _import_object(name)(**item)
+    else:
+        from rgb2depth import data
+
+        src = data.create(name, **item)
+    if select:
+        unknown = set(select) - {"start", "stop", "stride", "limit"}
+        if unknown:
+            raise ValueError(f"data item {name!r}: unknown select keys {sorted(unknown)}")
+        idx = list(range(len(src)))[select.get("start", 0):select.get("stop"):select.get("stride", 1)]
+        if select.get("limit") is not None:
+            idx = idx[: int(select["limit"])]
+        src = _Subset(src, idx)
+    if len(src) == 0:
+        raise ValueError(f"data item {name!r} ({item}) has no samples")
+    return src
+
+
+class _Subset(Sequence):
+    def __init__(self, source: Sequence[dict], indices: list[int]) -> None:
+        self.source, self.indices = source, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict:  # type: ignore[override]
+        return self.source[self.indices[i]]
+
+
+class _Concat(Sequence):
+    def __init__(self, sources: list[Sequence[dict]]) -> None:
+        self.sources = sources
+        self.offsets = np.cumsum([0] + [len(s) for s in sources])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getitem__(self, i: int) -> dict:  # type: ignore[override]
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        k = int(np.searchsorted(self.offsets, i, side="right")) - 1
+        return self.sources[k][i - int(self.offsets[k])]
+
+
+def build_dataset(cfg: dict, split: str, seed: int, progress: bool = False):
+    """The torch dataset of ``split`` ("train" or "val"): sources -> cache -> transform.
+
+    Returns an object with ``__len__``, ``__getitem__`` (torch sample dicts: ``image`` 3xHxW
+    float in [0, 1], ``depth`` 1xHxW metres NaN-invalid, ``valid`` 1xHxW bool, ``id``) and
+    ``set_epoch(epoch)``; None when the split lists no data.
+    """
+    dcfg = cfg["data"]
+    if dcfg.get("factory"):
+        return _import_object(dcfg["factory"])(cfg=cfg, split=split, seed=seed)
+    items = dcfg[split]
+    if not items:
+        return None
+    sources = [build_source(it) for it in items]
+    source = sources[0] if len(sources) == 1 else _Concat(sources)
+    size = tuple(dcfg["input_size"]) if dcfg["input_size"] else None
+    aug = dcfg["augment"] if split == "train" else dcfg.get("val_augment") or {}
+    from rgb2depth.data import DepthDataset, transforms
+
+    transform = transforms.build(aug, train=(split == "train"), size=size)
+    cache_size = cache_size_for(dcfg.get("cache", True), size, transforms.resolve(aug))
+    ds = DepthDataset(source, transform, seed=seed, cache_size=cache_size,
+                      cache_dir=dcfg.get("cache_dir") if cache_size else None)
+    if cache_size is not None:
+        it = range(len(ds))
+        if progress:
+            from tqdm import tqdm
+
+            it = tqdm(it, desc=f"decoding {split} samples", leave=False)
+        for i in it:  # fill the cache before DataLoader workers fork (they share it)
+            ds.raw(i)
+    return ds
+
+
+def cache_size_for(cache, size, aug: dict) -> tuple[int, int] | None:
+    """Size at which decoded samples are cached: ``[H, W]`` as given; ``true`` -> the input size
+    unless the transform crops or downsamples the full frame first (then it would change what
+    the network sees, so nothing is cached); ``false`` -> no cache."""
+    if not cache:
+        return None
+    if isinstance(cache, list | tuple):
+        return int(cache[0]), int(cache[1])
+    if size is None or any(aug.get(k) for k in ("downsample", "center_crop", "crop", "resize")):
+        return None
+    return int(size[0]), int(size[1])
+
+
+class ResumableSampler(DistributedSampler):
+    """``DistributedSampler`` (order a pure function of seed + epoch) that can start mid-epoch.
+
+    ``set_start(k)`` skips the first ``k`` indices of this rank's share, so a run resumed after
+    ``b`` batches of size ``B`` sees exactly the batches it had not seen (``k = b * B``).
+    """
+
+    def __init__(self, dataset, num_replicas: int = 1, rank: int = 0, shuffle: bool = True,
+                 seed: int = 0, drop_last: bool = False) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle,
+                         seed=seed, drop_last=drop_last)
+        self.start = 0
+
+    def set_start(self, start: int) -> None:
+        self.start = int(start)
+
+    def __iter__(self):
+        idx = list(super().__iter__())
+        return iter(idx[self.start:])
+
+    def __len__(self) -> int:
+        return max(0, self.num_samples - self.start)
+
+
+def collate(batch: list[dict]) -> dict:
+    """Default collate for tensors; ``id`` (and other strings) stay lists; ``K`` is dropped."""
+    out: dict[str, Any] = {}
+    for k in batch[0]:
+        vals = [b[k] for b in batch]
+        if isinstance(vals[0], torch.Tensor):
+            out[k] = torch.stack(vals)
+        elif isinstance(vals[0], np.ndarray):
+            out[k] = torch.from_numpy(np.stack(vals))
+        elif isinstance(vals[0], str | int | float):
+            out[k] = vals
+    return out

@@ -1,0 +1,713 @@
+"""The config-driven trainer: single or multi-stage, resumable, distributed.
+
+One :class:`Trainer` runs one config (see :mod:`rgb2depth.training.config`):
+
+* **Stages** (``train.stages``): a list of ``{name, epochs, freeze, train_parts, model_stage,
+  optim, schedule, loss}``; each stage builds a fresh optimiser over the parameters it trains.
+  Paper 001 (Sec. III-A, "we did not backpropagate through the coarse network") is
+  ``[{name: coarse}, {name: fine, freeze: [coarse]}]``. Without stages the run is one stage.
+  Frozen parts have ``requires_grad=False`` and stay in eval mode (BatchNorm statistics fixed).
+* **Fine-tuning**: ``model.init`` loads weights from a model file or training checkpoint before
+  training; pretrained backbones are a model option (e.g. ``pretrained: true``); ``freeze``
+  names parts (``model.parts()``) or parameter-name prefixes.
+* **Targets** are converted to the network's output kind (``models.from_metres``) after
+  replacing invalid pixels by 1 m, so nothing NaN reaches the loss; when the network predicts at
+  a lower resolution the target is resized to it by nearest neighbour (paper 001 Sec. III-A
+  trains the coarse network "using the resized ground truth").
+* **Exact resumption**: a checkpoint stores model, optimiser, scheduler, RNG states, stage,
+  epoch, batches done in the epoch, global step, best metric and the metrics-file length.
+  Sample order is a pure function of (seed, stage, epoch), augmentation of (seed, epoch, index),
+  so ``--resume`` after a SIGKILL at any moment reaches bit-identical weights.
+* **Non-finite loss** stops the run with :class:`NonFiniteLossError` naming the step, before
+  any update; checkpoints are only written after good steps, so the last one stays intact.
+* **DDP**: under ``torchrun`` each process trains its share (``ResumableSampler``), gradients
+  are averaged by ``DistributedDataParallel``; only rank 0 logs and writes files.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from rgb2depth.training import checkpoint as ckpt_mod
+from rgb2depth.training import distributed as dist_mod
+from rgb2depth.training.config import dump
+from rgb2depth.training.data import ResumableSampler, build_dataset, collate
+
+#: Metrics where larger is better (for best-checkpoint selection); everything else: smaller.
+HIGHER_IS_BETTER = {"delta1", "delta2", "delta3", "d1", "d2", "d3", "ssim", "a1", "a2", "a3"}
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the message names the step and the last checkpoint."""
+
+
+# --------------------------------------------------------------------------------------------
+# building blocks
+
+
+def import_plugins(names: list[str]) -> None:
+    for n in names or []:
+        importlib.import_module(n)
+
+
+def _resolve(name: str, registry_create, **kw):
+    if ":" in name:
+        from rgb2depth.training.data import _import_object
+
+        return _import_object(name)(**kw)
+    return registry_create(name, **kw)
+
+
+class WeightedLoss(nn.Module):
+    """Sum of ``w_i * loss_i`` (weights normalised to sum 1 when asked: paper 000 Eq. 7)."""
+
+    def __init__(self, terms: list[tuple[str, float, nn.Module]], normalize: bool) -> None:
+        super().__init__()
+        total = sum(w for _, w, _ in terms)
+        if normalize and total <= 0:
+            raise ValueError("loss term weights must sum to a positive number")
+        self.names = [n for n, _, _ in terms]
+        self.weights = [w / total if normalize else w for _, w, _ in terms]
+        self.terms = nn.ModuleList([m for _, _, m in terms])
+        self.last: dict[str, float] = {}
+
+    def forward(self, pred, target, valid, rgb=None):
+        total = 0.0
+        last = {}
+        for n, w, m in zip(self.names, self.weights, self.terms, strict=True):
+            v = m(pred, target, valid, rgb=rgb)
+            last[n] = v.detach()
+            total = total + w * v
+        self.last = last
+        return total
+
+
+def build_loss(lcfg: dict) -> nn.Module:
+    """``{name, options}`` or ``{terms: [{name, weight, options}], normalize_weights}``."""
+    from rgb2depth import losses
+
+    if lcfg.get("terms"):
+        terms = []
+        for t in lcfg["terms"]:
+            opts = dict(t.get("options") or {})
+            terms.append((t["name"], float(t.get("weight", 1.0)), _resolve(t["name"], losses.create, **opts)))
+        return WeightedLoss(terms, bool(lcfg.get("normalize_weights", True)))
+    return _resolve(lcfg["name"], losses.create, **dict(lcfg.get("options") or {}))
+
+
+def build_model(mcfg: dict) -> nn.Module:
+    from rgb2depth import models
+
+    return _resolve(mcfg["name"], models.create, **dict(mcfg.get("options") or {})) if ":" in mcfg["name"] \
+        else models.create(mcfg["name"], **dict(mcfg.get("options") or {}))
+
+
+def load_init_weights(model: nn.Module, path: str, strict: bool = True) -> dict:
+    """Weights from a model file or training checkpoint (``weights_only=True``) into ``model``.
+
+    With ``strict=False`` only tensors whose names and shapes match are copied (fine-tuning a
+    network whose head differs); returns ``{"loaded": n, "skipped": [...]}``.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: model.init file not found")
+    rec = torch.load(p, map_location="cpu", weights_only=True)
+    if isinstance(rec, dict) and isinstance(rec.get("model"), dict) and "state_dict" in rec["model"]:
+        rec = rec["model"]
+    sd = rec["state_dict"] if isinstance(rec, dict) and "state_dict" in rec else rec
+    if not isinstance(sd, dict):
+        raise ValueError(f"{p}: holds no state dict")
+    if strict:
+        model.load_state_dict(sd)
+        return {"loaded": len(sd), "skipped": []}
+    own = model.state_dict()
+    ok = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
+    own.update(ok)
+    model.load_state_dict(own)
+    return {"loaded": len(ok), "skipped": sorted(set(sd) - set(ok))}
+
+
+def model_parts(model: nn.Module) -> dict[str, nn.Module]:
+    return dict(model.parts()) if hasattr(model, "parts") else {}
+
+
+def resolve_parts(model: nn.Module, names: list[str]) -> list[tuple[str, nn.Module | None]]:
+    """Each name -> (name, module) from ``model.parts()``, or a parameter-name prefix."""
+    parts = model_parts(model)
+    out = []
+    param_names = [n for n, _ in model.named_parameters()]
+    for n in names or []:
+        if n in parts:
+            out.append((n, parts[n]))
+        elif any(p == n or p.startswith(n + ".") for p in param_names):
+            out.append((n, None))
+        else:
+            raise ValueError(f"cannot freeze {n!r}: not a part of the model (parts: "
+                             f"{', '.join(parts) or 'none'}) nor a parameter prefix")
+    return out
+
+
+def apply_freeze(model: nn.Module, freeze: list[str], train_parts: list[str] | None) -> list[nn.Module]:
+    """Set ``requires_grad`` for a stage; returns the frozen modules (kept in eval mode)."""
+    for p in model.parameters():
+        p.requires_grad_(True)
+    frozen_modules: list[nn.Module] = []
+    frozen_prefixes: list[str] = []
+    if train_parts:
+        keep = resolve_parts(model, train_parts)
+        keep_ids = set()
+        for _, m in keep:
+            if m is not None:
+                keep_ids |= {id(p) for p in m.parameters()}
+        keep_prefixes = [n for n, m in keep if m is None]
+        for n, p in model.named_parameters():
+            if id(p) not in keep_ids and not any(n == k or n.startswith(k + ".") for k in keep_prefixes):
+                p.requires_grad_(False)
+        for name, m in model_parts(model).items():
+            if name not in train_parts:
+                frozen_modules.append(m)
+    for n, m in resolve_parts(model, freeze):
+        if m is not None:
+            for p in m.parameters():
+                p.requires_grad_(False)
+            frozen_modules.append(m)
+        else:
+            frozen_prefixes.append(n)
+    if frozen_prefixes:
+        for n, p in model.named_parameters():
+            if any(n == k or n.startswith(k + ".") for k in frozen_prefixes):
+                p.requires_grad_(False)
+        for n, m in model.named_modules():
+            if any(n == k or n.startswith(k + ".") for k in frozen_prefixes):
+                frozen_modules.append(m)
+    return frozen_modules
+
+
+def build_optimizer(ocfg: dict, params) -> torch.optim.Optimizer:
+    name = ocfg["name"]
+    lr = float(ocfg["lr"])
+    wd = float(ocfg.get("weight_decay") or 0.0)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=tuple(ocfg.get("betas", (0.9, 0.999))), weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=tuple(ocfg.get("betas", (0.9, 0.999))), weight_decay=wd)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=float(ocfg.get("momentum") or 0.0),
+                               weight_decay=wd, nesterov=bool(ocfg.get("nesterov", False)))
+    raise ValueError(f"unknown optimiser {name!r}")
+
+
+def build_scheduler(scfg: dict, optimizer, epochs: int):
+    name = scfg.get("name", "none")
+    if name == "none":
+        return None
+    if name == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=int(scfg["step_size"]), gamma=float(scfg["gamma"]))
+    if name == "multistep":
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(scfg["milestones"]), gamma=float(scfg["gamma"]))
+    if name == "exponential":
+        return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=float(scfg["gamma"]))
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=int(scfg.get("t_max") or epochs),
+                                                          eta_min=float(scfg.get("min_lr") or 0.0))
+    if name == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=float(scfg["factor"]), patience=int(scfg["patience"]),
+            min_lr=float(scfg.get("min_lr") or 0.0))
+    raise ValueError(f"unknown schedule {name!r}")
+
+
+def target_like(pred: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor, meta) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ground truth in the network's output kind and at its output size; invalid -> 1 m first."""
+    from rgb2depth.models import from_metres
+
+    if pred.shape[-2:] != depth.shape[-2:]:
+        depth = F.interpolate(depth, size=pred.shape[-2:], mode="nearest")
+        valid = F.interpolate(valid.float(), size=pred.shape[-2:], mode="nearest") > 0.5
+    valid = valid & torch.isfinite(depth) & (depth > 0)
+    safe = torch.where(valid, depth, torch.ones_like(depth))
+    return from_metres(safe, meta), valid
+
+
+def params_digest(model: nn.Module) -> str:
+    """A hash of every parameter (to check that ranks or resumed runs hold identical weights)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in sorted(model.named_parameters()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+
+
+class Trainer:
+    """Runs one training config; ``run()`` returns a summary dict (also written as JSON)."""
+
+    def __init__(self, cfg: dict, resume: bool | str = False, device: str | None = None) -> None:
+        self.cfg = cfg
+        self.resume = resume
+        self.requested_device = device
+
+    # ---------------------------------------------------------------- setup
+    def _setup(self) -> None:
+        cfg = self.cfg
+        threads = cfg["train"].get("threads")
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.dist = dist_mod.setup(self.requested_device)
+        self.device = torch.device(self.dist.device)
+        self.main = self.dist.is_main
+        self.out = Path(cfg["output_dir"])
+        self.ckpt_dir = self.out / "checkpoints"
+        self.metrics_path = self.out / "metrics.jsonl"
+        if self.main:
+            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.yaml").write_text(dump(cfg))
+        import_plugins(cfg.get("imports"))
+        ckpt_mod.seed_everything(int(cfg["seed"]))
+
+        self.model = build_model(cfg["model"]).to(self.device)
+        self.meta = self.model.meta
+        if cfg["model"].get("init"):
+            info = load_init_weights(self.model, cfg["model"]["init"], bool(cfg["model"].get("strict_init", True)))
+            self.log_text(f"initialised from {cfg['model']['init']} ({info['loaded']} tensors"
+                          + (f", skipped {len(info['skipped'])}" if info["skipped"] else "") + ")")
+        self.channels_last = bool(cfg["model"].get("channels_last")) and self.meta.in_channels in (1, 3)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+
+        seed = int(cfg["seed"])
+        progress = self.main and bool(cfg["train"].get("progress", True)) and _isatty()
+        self.train_set = build_dataset(cfg, "train", seed, progress=progress)
+        self.val_set = build_dataset(cfg, "val", seed, progress=progress)
+        if self.val_set is not None and cfg["train"].get("val_limit"):
+            from rgb2depth.training.data import _Subset
+
+            n = min(len(self.val_set), int(cfg["train"]["val_limit"]))
+            self.val_set = _Subset(self.val_set, list(range(n)))
+
+        stages = cfg["train"]["stages"] or [{"name": "main"}]
+        self.stages = []
+        for st in stages:
+            s = dict(st)
+            s.setdefault("epochs", cfg["train"]["epochs"])
+            s.setdefault("max_steps", None)
+            s.setdefault("freeze", list(cfg["model"].get("freeze") or []))
+            s.setdefault("train_parts", None)
+            s["optim"] = {**cfg["optim"], **(st.get("optim") or {})}
+            s["schedule"] = {**cfg["schedule"], **(st.get("schedule") or {})}
+            s["loss"] = {**cfg["loss"], **(st.get("loss") or {})}
+            s.setdefault("batch_size", cfg["train"]["batch_size"])
+            if "model_stage" not in s:
+                names = tuple(getattr(self.model, "stages", ()) or ())
+                s["model_stage"] = s["name"] if s["name"] in names else None
+            self.stages.append(s)
+
+        self.eval_cfg = cfg["eval"]
+        self.best_metric = cfg["train"]["best_metric"]
+        mode = cfg["train"].get("best_mode") or ("max" if self.best_metric in HIGHER_IS_BETTER else "min")
+        self.best_mode = mode
+        self.best: dict | None = None
+        self.tb = None
+        if self.main and cfg["train"].get("tensorboard", True):
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb_cls = SummaryWriter
+            except ImportError:  # pragma: no cover - tensorboard is a dependency
+                self._tb_cls = None
+        else:
+            self._tb_cls = None
+
+    def log_text(self, msg: str) -> None:
+        if getattr(self, "main", True):
+            print(msg, flush=True)
+
+    # ---------------------------------------------------------------- stage objects
+    def _enter_stage(self, si: int):
+        st = self.stages[si]
+        model = self.model
+        if st["model_stage"] is not None:
+            if not hasattr(model, "set_stage"):
+                raise ValueError(f"stage {st['name']!r}: the model has no stages")
+            model.set_stage(st["model_stage"])
+        self.frozen = apply_freeze(model, st["freeze"], st["train_parts"])
+        params = [p for p in model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError(f"stage {st['name']!r} trains no parameter (everything frozen)")
+        self.loss_fn = build_loss(st["loss"]).to(self.device)
+        self.optimizer = build_optimizer(st["optim"], params)
+        self.scheduler = build_scheduler(st["schedule"], self.optimizer, int(st["epochs"]))
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            self.net = DDP(model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                           find_unused_parameters=bool(self.frozen) or st["model_stage"] is not None)
+        else:
+            self.net = model
+        bs = int(st["batch_size"])
+        self.sampler = ResumableSampler(self.train_set, num_replicas=self.dist.world_size,
+                                        rank=self.dist.rank, shuffle=True,
+                                        seed=int(self.cfg["seed"]) + 7919 * si, drop_last=False)
+        self.batch_size = bs
+        n = len(self.sampler) // bs  # drop_last batches
+        if n == 0:
+            raise ValueError(f"stage {st['name']!r}: {len(self.train_set)} training samples "
+                             f"(per process) are fewer than one batch of {bs}")
+        self.batches_per_epoch = n
+
+    def _loader(self, si: int, epoch: int, start_batch: int):
+        from torch.utils.data import DataLoader
+
+        self.sampler.set_epoch(epoch)
+        self.sampler.set_start(start_batch * self.batch_size)
+        if hasattr(self.train_set, "set_epoch"):
+            self.train_set.set_epoch(self._global_epoch(si, epoch))
+        nw = int(self.cfg["data"].get("num_workers") or 0)
+        g = torch.Generator()
+        g.manual_seed(int(self.cfg["seed"]) * 1_000_003 + 1009 * si + epoch)
+        return DataLoader(self.train_set, batch_size=self.batch_size, sampler=self.sampler,
+                          num_workers=nw, collate_fn=collate, drop_last=True, generator=g,
+                          persistent_workers=False, pin_memory=False)
+
+    def _global_epoch(self, si: int, epoch: int) -> int:
+        return sum(int(s["epochs"]) for s in self.stages[:si]) + epoch
+
+    def _set_train_mode(self) -> None:
+        self.model.train()
+        for m in self.frozen:
+            m.eval()
+
+    # ---------------------------------------------------------------- checkpoints
+    def _last_path(self) -> Path:
+        return self.ckpt_dir / "last.pt"
+
+    def _save(self, si: int, epoch: int, batch: int) -> None:
+        if not self.main:
+            return
+        self._flush_metrics()
+        ck = ckpt_mod.make_checkpoint(
+            self.model, self.optimizer, self.scheduler, stage=si, epoch=epoch, batch=batch,
+            step=self.step, best=self.best, config=self.cfg,
+            info={"stage": self.stages[si]["name"], "step": self.step})
+        ck["metrics_bytes"] = self.metrics_path.stat().st_size if self.metrics_path.exists() else 0
+        ckpt_mod.save_checkpoint(ck, self._last_path())
+        self.last_saved_step = self.step
+
+    def _load(self, path: Path) -> tuple[int, int, int]:
+        ck = ckpt_mod.load_checkpoint(path)
+        si, epoch, batch = ck["stage"], ck["epoch"], ck["batch"]
+        self.model.load_state_dict(ck["model"]["state_dict"])
+        self._enter_stage(si)
+        if ck["optimizer"] is not None:
+            self.optimizer.load_state_dict(ck["optimizer"])
+        if self.scheduler is not None and ck["scheduler"] is not None:
+            self.scheduler.load_state_dict(ck["scheduler"])
+        ckpt_mod.set_rng_state(ck["rng"])
+        self.step = int(ck["step"])
+        self.best = ck.get("best")
+        self.last_saved_step = self.step
+        if self.main and self.metrics_path.exists():
+            # drop what was logged after this checkpoint: the resumed run logs it again
+            size = int(ck.get("metrics_bytes", 0))
+            with open(self.metrics_path, "r+b") as f:
+                f.truncate(size)
+        return si, epoch, batch
+
+    # ---------------------------------------------------------------- logging
+    def _metric_line(self, rec: dict) -> None:
+        if not self.main:
+            return
+        self._pending.append(rec)
+        if len(self._pending) >= 1:
+            self._flush_metrics()
+
+    def _flush_metrics(self) -> None:
+        if not self.main or not self._pending:
+            return
+        with open(self.metrics_path, "a") as f:
+            for r in self._pending:
+                f.write(json.dumps(r) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self._pending = []
+
+    def _tb_open(self) -> None:
+        if self._tb_cls is not None and self.tb is None:
+            self.tb = self._tb_cls(log_dir=str(self.out / "tensorboard"), purge_step=self.step + 1 if self.step else None)
+
+    # ---------------------------------------------------------------- validation
+    def validate(self, si: int, epoch: int) -> dict | None:
+        """Score the validation set (rank 0 computes, every rank receives the numbers so that
+        plateau schedules and best tracking stay identical across processes)."""
+        if self.val_set is None:
+            return None
+        ecfg = self.eval_cfg
+        t0 = time.perf_counter()
+        res = None
+        if self.main:
+            from rgb2depth.evaluation.evaluate import evaluate_dataset
+
+            res = evaluate_dataset(
+                self.model, self.val_set, protocol=ecfg["protocol"], min_depth=ecfg.get("min_depth"),
+                max_depth=ecfg.get("max_depth"), align=ecfg.get("align"),
+                aggregation=ecfg.get("aggregation", "per_image"), batch_size=self.batch_size,
+                channels_last=self.channels_last, keep_images=int(self.cfg["train"].get("num_vis", 4)),
+                progress=False)
+        metrics = dist_mod.broadcast_object(self.dist, res["metrics"] if res is not None else None)
+        self._set_train_mode()
+        self._last_val_step = self.step
+        self._last_val = metrics
+        rec = {"kind": "val", "stage": self.stages[si]["name"], "epoch": epoch, "step": self.step,
+               "protocol": ecfg["protocol"], "time_s": round(time.perf_counter() - t0, 3),
+               **{k: float(v) for k, v in metrics.items()}}
+        self._metric_line(rec)
+        if self.main:
+            shown = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+            self.log_text(f"val step {self.step}: {shown}")
+            if self.tb is not None:
+                for k, v in metrics.items():
+                    self.tb.add_scalar(f"val/{k}", v, self.step)
+                if res.get("images"):
+                    self.tb.add_image("val/rgb_gt_pred_error", image_grid(res["images"]),
+                                      self.step, dataformats="HWC")
+        # plateau scheduling on the validation metric (paper 003: lr decayed on plateaus)
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            key = self.stages[si]["schedule"].get("metric") or self.best_metric
+            v = metrics.get(key)
+            if v is not None and math.isfinite(v):
+                self.scheduler.step(v if (key not in HIGHER_IS_BETTER) else -v)
+        value = metrics.get(self.best_metric)
+        if value is not None and math.isfinite(value):
+            better = self.best is None or (value < self.best["value"] if self.best_mode == "min"
+                                           else value > self.best["value"])
+            if better:
+                self.best = {"metric": self.best_metric, "value": float(value), "step": self.step,
+                             "stage": self.stages[si]["name"]}
+                if self.main:
+                    from rgb2depth.models.io import save_model
+
+                    save_model(self.model, self.ckpt_dir / "best.pt",
+                               info={"best": self.best, "protocol": ecfg["protocol"],
+                                     "config": self.cfg["name"], "loss": loss_label(self.cfg["loss"])})
+        return metrics
+
+    # ---------------------------------------------------------------- training
+    def _train_step(self, batch: dict, si: int, epoch: int, bi: int) -> float:
+        image = batch["image"].to(self.device, non_blocking=True)
+        depth = batch["depth"].to(self.device)
+        valid = batch["valid"].to(self.device)
+        if self.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
+        bf16 = bool(self.cfg["train"].get("bf16"))
+        ctx = torch.autocast(self.device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
+        with ctx:
+            pred = self.net(image)
+        pred = pred.float()
+        target, tvalid = target_like(pred, depth, valid, self.meta)
+        rgb = image if image.shape[-2:] == pred.shape[-2:] else F.interpolate(
+            image, size=pred.shape[-2:], mode="bilinear", align_corners=False)
+        loss = self.loss_fn(pred, target, tvalid, rgb=rgb)
+        bad = not bool(torch.isfinite(loss).item())
+        if dist_mod.any_flag(self.dist, bad):
+            raise NonFiniteLossError(
+                f"loss is {float(loss.item())} at step {self.step + 1} (stage "
+                f"{self.stages[si]['name']!r}, epoch {epoch}, batch {bi}); training stopped before "
+                f"updating the weights. Last good checkpoint: {self._last_path()} (step "
+                f"{self.last_saved_step}). Lower the learning rate or check the data, then --resume.")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        clip = self.cfg["train"].get("grad_clip")
+        if clip:
+            gn = torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], float(clip))
+            if dist_mod.any_flag(self.dist, not bool(torch.isfinite(gn).item())):
+                raise NonFiniteLossError(
+                    f"gradient norm is {float(gn)} at step {self.step + 1} (stage "
+                    f"{self.stages[si]['name']!r}, epoch {epoch}, batch {bi}); training stopped before "
+                    f"updating the weights. Last good checkpoint: {self._last_path()} (step "
+                    f"{self.last_saved_step}).")
+        self.optimizer.step()
+        self.step += 1
+        return float(loss.item())
+
+    def run(self) -> dict:
+        self._setup()
+        cfg = self.cfg
+        tcfg = cfg["train"]
+        self.step = 0
+        self.last_saved_step = 0
+        self._last_val_step = -1
+        self._pending: list[dict] = []
+        start = None
+        if self.resume:
+            path = Path(self.resume) if isinstance(self.resume, str | os.PathLike) else self._last_path()
+            if path.is_file():
+                ckpt_mod.clean_stale_temporaries(path.parent)
+                start = self._load(path)
+                self.log_text(f"resumed from {path} at step {self.step} (stage {start[0]}, "
+                              f"epoch {start[1]}, batch {start[2]})")
+            elif isinstance(self.resume, str | os.PathLike):
+                raise FileNotFoundError(f"{path}: no checkpoint to resume from")
+            else:
+                self.log_text(f"no checkpoint in {self.ckpt_dir}: starting from scratch")
+        if start is None and self.main and self.metrics_path.exists():
+            self.metrics_path.unlink()
+        self._tb_open()
+        t_start = time.perf_counter()
+        max_total = int(tcfg["max_steps"]) if tcfg.get("max_steps") else None
+        log_every = max(1, int(tcfg.get("log_every") or 1))
+        val_every = int(tcfg.get("val_every") or 0)
+        ckpt_every = int(tcfg.get("ckpt_every") or 0)
+        last_val = None
+        finished = False
+        first_si = start[0] if start is not None else 0
+        for si in range(first_si, len(self.stages)):
+            st = self.stages[si]
+            if start is not None and si == first_si:
+                e0, b0 = start[1], start[2]  # _load entered this stage
+            else:
+                self._enter_stage(si)
+                e0, b0 = 0, 0
+            bpe = self.batches_per_epoch
+            stage_step0 = self.step - (e0 * bpe + b0)
+            stage_max = int(st["max_steps"]) if st.get("max_steps") else None
+            stage_done = False
+            for epoch in range(e0, int(st["epochs"])):
+                bstart = min(b0 if epoch == e0 else 0, bpe)
+                loader = self._loader(si, epoch, bstart)
+                self._set_train_mode()
+                bar = None
+                if self.main and tcfg.get("progress", True) and bstart < bpe:
+                    from tqdm import tqdm
+
+                    bar = tqdm(total=bpe, initial=bstart, unit="batch", dynamic_ncols=True,
+                               desc=f"{st['name']} epoch {epoch + 1}/{st['epochs']}",
+                               mininterval=1.0 if _isatty() else 30.0)
+                t_epoch = time.perf_counter()
+                seen = 0
+                for bi, batch in enumerate(loader, start=bstart):
+                    if bi >= bpe:
+                        break
+                    loss = self._train_step(batch, si, epoch, bi)
+                    seen += 1
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{loss:.4f}", step=self.step, refresh=False)
+                        bar.update(1)
+                    if self.step % log_every == 0 or bi == bpe - 1:
+                        self._log_train(st, epoch, bi, loss, seen, t_epoch)
+                    if val_every and self.step % val_every == 0:
+                        last_val = self.validate(si, epoch)
+                    if max_total is not None and self.step >= max_total:
+                        self._save(si, epoch, bi + 1)
+                        finished = True
+                        break
+                    if stage_max is not None and self.step - stage_step0 >= stage_max:
+                        stage_done = True
+                        break
+                    if ckpt_every and self.step % ckpt_every == 0 and bi < bpe - 1:
+                        self._save(si, epoch, bi + 1)
+                if bar is not None:
+                    bar.close()
+                if finished:
+                    break
+                # end of epoch: validation (per-epoch mode), schedule step, checkpoint at the
+                # start of the next epoch (or of the next stage when this one is done)
+                if not val_every:
+                    last_val = self.validate(si, epoch)
+                if self.scheduler is not None and not isinstance(
+                        self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                    self.scheduler.step()
+                if stage_done:
+                    self._save(si, int(st["epochs"]), 0)
+                    break
+                self._save(si, epoch + 1, 0)
+            if finished:
+                break
+        if self.val_set is not None and self._last_val_step != self.step:
+            last_val = self.validate(len(self.stages) - 1, -1)
+        elif last_val is None and self.val_set is not None:
+            last_val = self._last_val
+        wall = time.perf_counter() - t_start
+        digests = dist_mod.all_gather_object(self.dist, params_digest(self.model))
+        summary = {
+            "name": cfg["name"], "model": cfg["model"]["name"], "steps": self.step,
+            "wall_time_s": round(wall, 2), "world_size": self.dist.world_size,
+            "final_val": last_val, "best": self.best, "rank_digests": digests,
+            "params": sum(p.numel() for p in self.model.parameters()),
+            "output_dir": str(self.out),
+        }
+        if self.main:
+            from rgb2depth.models.io import save_model
+
+            save_model(self.model, self.out / "model.pt",
+                       info={"config": cfg["name"], "steps": self.step, "best": self.best,
+                             "final_val": last_val, "loss": loss_label(cfg["loss"])})
+            (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
+            if self.tb is not None:
+                self.tb.close()
+            self.log_text(f"done: {self.step} steps in {wall:.1f} s; model written to {self.out / 'model.pt'}")
+        dist_mod.barrier(self.dist)
+        dist_mod.teardown(self.dist)
+        return summary
+
+    def _log_train(self, st: dict, epoch: int, bi: int, loss: float, seen: int, t_epoch: float) -> None:
+        if not self.main:
+            return
+        rec = {"kind": "train", "stage": st["name"], "epoch": epoch, "batch": bi,
+               "step": self.step, "loss": loss, "lr": self.optimizer.param_groups[0]["lr"],
+               "samples_per_s": round(seen * self.batch_size * self.dist.world_size
+                                      / max(time.perf_counter() - t_epoch, 1e-9), 3)}
+        terms = getattr(self.loss_fn, "last", None)
+        if terms:
+            rec["terms"] = {k: float(v) for k, v in terms.items()}
+        self._metric_line(rec)
+        if self.tb is not None:
+            self.tb.add_scalar("train/loss", loss, self.step)
+            self.tb.add_scalar("train/lr", rec["lr"], self.step)
+            for k, v in (rec.get("terms") or {}).items():
+                self.tb.add_scalar(f"train/loss_{k}", v, self.step)
+
+
+def _isatty() -> bool:
+    import sys
+
+    return sys.stderr.isatty()
+
+
+def loss_label(lcfg: dict) -> str:
+    """A short name for a loss config (for reports): ``berhu`` or ``l1+ssim+edge``."""
+    if lcfg.get("terms"):
+        return "+".join(str(t["name"]) for t in lcfg["terms"])
+    return str(lcfg.get("name"))
+
+
+def image_grid(images: list[dict]) -> np.ndarray:
+    """Rows of RGB | ground truth | prediction | |error| (uint8 HxWx3), for TensorBoard/reports."""
+    from rgb2depth.viz import colorize, depth_range
+
+    rows = []
+    for im in images:
+        rgb = im["rgb"]
+        gt, pred = im["gt"], im["pred"]
+        lo, hi = depth_range(gt)
+        err = np.abs(pred - gt)
+        err_vis = colorize(np.where(np.isfinite(err), err, np.nan), vmin=0.0,
+                           vmax=max(float(np.nanpercentile(err, 98)) if np.isfinite(err).any() else 1.0, 1e-3),
+                           cmap="magma")
+        row = np.concatenate([rgb, colorize(gt, lo, hi), colorize(pred, lo, hi), err_vis], axis=1)
+        rows.append(row)
+    return np.concatenate(rows, axis=0)
