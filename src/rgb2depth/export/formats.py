@@ -1,0 +1,259 @@
+"""Export a depth network to ONNX or TorchScript, verify the export, and cache ONNX files.
+
+The exported graph includes the model's first operation, ``layers.Normalize``, so an exported
+file takes images in [0, 1] (N, C, H, W) exactly like the PyTorch model (DEVELOPING.md, Models),
+and its output is the network's raw output of kind ``meta.output``. The model's
+:class:`~rgb2depth.models.base.ModelMeta` is stored inside the file (ONNX ``metadata_props`` key
+``rgb2depth_meta``; TorchScript extra file ``rgb2depth_meta.json``), so preprocessing and the
+conversion to metres travel with the exported file too (:func:`read_onnx_meta`).
+
+**Fixed spatial size.** Both exporters trace the network at one input size (H, W); the batch
+dimension stays dynamic in ONNX. Tracing is used because the networks pad their input to a
+multiple of their stride with Python control flow (``layers.pad_to_multiple``), which a trace
+records for one size only; an export at a size the user never runs would silently compute the
+wrong padding, so the size is explicit and recorded (``rgb2depth_input_hw``). The inference API
+exports one cached file per network input size.
+
+ONNX export uses ``torch.onnx.export`` (the TorchScript-based exporter, which is fast and handles
+every model of the zoo; the dynamo exporter is tried when it fails). ONNX Runtime runs it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from rgb2depth.models.base import ModelMeta, to_metres
+
+OPSET = 17
+META_KEY = "rgb2depth_meta"
+SIZE_KEY = "rgb2depth_input_hw"
+TS_META_FILE = "rgb2depth_meta.json"
+
+
+def _atomic_write_bytes(data: bytes, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _size(model: nn.Module, size: tuple[int, int] | None) -> tuple[int, int]:
+    if size is None:
+        size = tuple(model.meta.input_size)
+    h, w = (int(s) for s in size)
+    if h <= 0 or w <= 0:
+        raise ValueError(f"export size must be positive, got {h}x{w}")
+    return h, w
+
+
+def _example(model: nn.Module, h: int, w: int, batch: int = 1, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, model.meta.in_channels, h, w, generator=g)
+
+
+def _cpu_eval_copy(model: nn.Module) -> nn.Module:
+    m = copy.deepcopy(model).float().cpu().eval()
+    return m.to(memory_format=torch.contiguous_format)
+
+
+def export_onnx(
+    model: nn.Module,
+    path: str | os.PathLike,
+    size: tuple[int, int] | None = None,
+    opset: int = OPSET,
+) -> Path:
+    """Write ``model`` as an ONNX file at input size ``size`` (default ``meta.input_size``).
+
+    Input ``image`` (N, C, H, W) float32 in [0, 1]; output ``depth`` (N, 1, h, w) of kind
+    ``meta.output``; N is dynamic. Returns the path.
+    """
+    import onnx
+
+    path = Path(path)
+    h, w = _size(model, size)
+    m = _cpu_eval_copy(model)
+    x = _example(model, h, w)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(
+                m,
+                (x,),
+                buf,
+                dynamo=False,
+                input_names=["image"],
+                output_names=["depth"],
+                dynamic_axes={"image": {0: "batch"}, "depth": {0: "batch"}},
+                opset_version=opset,
+                do_constant_folding=True,
+            )
+        except Exception as legacy_error:  # noqa: BLE001 - fall back to the dynamo exporter
+            buf = io.BytesIO()
+            try:
+                prog = torch.onnx.export(
+                    m,
+                    (x,),
+                    dynamo=True,
+                    input_names=["image"],
+                    output_names=["depth"],
+                    dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
+                    opset_version=max(opset, 18),
+                    verbose=False,
+                )
+                prog.save(str(path.with_suffix(".dynamo.tmp.onnx")))
+                buf = io.BytesIO(path.with_suffix(".dynamo.tmp.onnx").read_bytes())
+                path.with_suffix(".dynamo.tmp.onnx").unlink()
+            except Exception as e:  # noqa: BLE001
+                raise RuntimeError(
+                    f"ONNX export failed (TorchScript exporter: {legacy_error}; dynamo: {e})"
+                ) from e
+    proto = onnx.load_from_string(buf.getvalue())
+    for key, value in (
+        (META_KEY, json.dumps(model.meta.to_dict())),
+        (SIZE_KEY, f"{h},{w}"),
+        ("rgb2depth_name", str(getattr(model, "rgb2depth_name", ""))),
+        ("rgb2depth_options", json.dumps(getattr(model, "rgb2depth_options", {}))),
+    ):
+        p = proto.metadata_props.add()
+        p.key, p.value = key, value
+    _atomic_write_bytes(proto.SerializeToString(), path)
+    return path
+
+
+def read_onnx_meta(path: str | os.PathLike) -> tuple[ModelMeta, tuple[int, int] | None]:
+    """The :class:`ModelMeta` and traced (H, W) stored in an rgb2depth ONNX file."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    props = {p.key: p.value for p in proto.metadata_props}
+    if META_KEY not in props:
+        raise ValueError(f"{path}: ONNX file has no rgb2depth metadata (not exported by rgb2depth)")
+    meta = ModelMeta.from_dict(json.loads(props[META_KEY]))
+    hw = None
+    if SIZE_KEY in props:
+        h, w = (int(t) for t in props[SIZE_KEY].split(","))
+        hw = (h, w)
+    return meta, hw
+
+
+def export_torchscript(
+    model: nn.Module, path: str | os.PathLike, size: tuple[int, int] | None = None
+) -> Path:
+    """Write ``model`` as a traced TorchScript file at input size ``size``."""
+    path = Path(path)
+    h, w = _size(model, size)
+    m = _cpu_eval_copy(model)
+    x = _example(model, h, w)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(m, (x,), check_trace=False)
+    extra = {
+        TS_META_FILE: json.dumps(
+            {"meta": model.meta.to_dict(), "input_hw": [h, w], "name": getattr(model, "rgb2depth_name", "")}
+        )
+    }
+    buf = io.BytesIO()
+    torch.jit.save(traced, buf, _extra_files=extra)
+    _atomic_write_bytes(buf.getvalue(), path)
+    return path
+
+
+def onnx_session(path: str | os.PathLike, threads: int | None = None, device: str = "cpu"):
+    """An ONNX Runtime session with all graph optimisations; ``threads`` intra-op threads."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if threads:
+        so.intra_op_num_threads = int(threads)
+    so.log_severity_level = 3
+    providers = ["CPUExecutionProvider"]
+    if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
+    return ort.InferenceSession(str(path), sess_options=so, providers=providers)
+
+
+def verify_export(
+    model: nn.Module,
+    path: str | os.PathLike,
+    fmt: str,
+    size: tuple[int, int] | None = None,
+    batch: int = 2,
+) -> dict:
+    """Run the PyTorch model and the exported file on one random input; compare in metres.
+
+    Returns ``{"max_abs_diff_m", "max_abs_diff_raw", "max_depth_m", "size", "batch"}``.
+    """
+    h, w = _size(model, size)
+    m = _cpu_eval_copy(model)
+    x = _example(model, h, w, batch=batch, seed=1)
+    with torch.inference_mode():
+        ref = m(x)
+    if fmt == "onnx":
+        sess = onnx_session(path)
+        got = torch.from_numpy(sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0])
+    elif fmt == "torchscript":
+        ts = torch.jit.load(str(path), map_location="cpu")
+        with torch.inference_mode():
+            got = ts(x)
+    else:
+        raise ValueError(f"unknown export format {fmt!r} (onnx or torchscript)")
+    if got.shape != ref.shape:
+        raise RuntimeError(f"{path}: exported output shape {tuple(got.shape)} != PyTorch {tuple(ref.shape)}")
+    ref_m, got_m = to_metres(ref, model.meta), to_metres(got, model.meta)
+    return {
+        "max_abs_diff_m": float((ref_m - got_m).abs().max()),
+        "max_abs_diff_raw": float((ref - got).abs().max()),
+        "max_depth_m": float(ref_m.abs().max()),
+        "size": (h, w),
+        "batch": batch,
+    }
+
+
+def model_fingerprint(model: nn.Module, *extra: object) -> str:
+    """A hash of the model's name, options, meta and weights (for cache file names)."""
+    h = hashlib.sha256()
+    h.update(json.dumps([getattr(model, "rgb2depth_name", type(model).__name__),
+                         getattr(model, "rgb2depth_options", {}), model.meta.to_dict(),
+                         torch.__version__, [str(e) for e in extra]], sort_keys=True, default=str).encode())
+    for k, v in model.state_dict().items():
+        h.update(k.encode())
+        t = v.detach().cpu().contiguous()
+        h.update(str(t.dtype).encode() + str(tuple(t.shape)).encode())
+        h.update(np.ascontiguousarray(t.reshape(-1).view(torch.uint8).numpy()).tobytes())
+    return h.hexdigest()[:20]
+
+
+def cache_dir() -> Path:
+    """Where exported ONNX files are cached: ``RGB2DEPTH_CACHE`` or ``~/.cache/rgb2depth``."""
+    env = os.environ.get("RGB2DEPTH_CACHE")
+    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rgb2depth"
+    return base / "onnx"
+
+
+def cached_onnx(model: nn.Module, size: tuple[int, int]) -> Path:
+    """The ONNX export of ``model`` at ``size``, written once and reused from :func:`cache_dir`."""
+    h, w = _size(model, size)
+    path = cache_dir() / f"{getattr(model, 'rgb2depth_name', 'model')}-{model_fingerprint(model, OPSET)}-{h}x{w}.onnx"
+    if not path.is_file():
+        export_onnx(model, path, (h, w))
+    return path
