@@ -60,7 +60,7 @@ import torch.nn.functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from rgb2depth.models import register_model
-from rgb2depth.models.base import ModelMeta
+from rgb2depth.models.base import IMAGENET_MEAN, IMAGENET_STD, ModelMeta
 from rgb2depth.models.layers import Normalize, pad_to_multiple
 
 PAPER_000 = "000: Realtime Single Image Depth Estimation (Sec. 3.2, Table 2)"
@@ -221,4 +221,116 @@ def unet_realtime(
     order = "upsample-then-conv" if upsample_first else "conv-then-upsample"
     widths = f"features {features}, encoder {tuple(encoder)}, decoder {tuple(decoder)} ({order})"
     model.meta = _realtime_meta(max_depth, 3, out_activation, widths)
+    return model
+
+
+def _double_conv(cin: int, cout: int, mid: int, batch_norm: bool) -> nn.Sequential:
+    """Two padded 3x3 convs (+ BN) + ReLU: the U-Net unit (Ronneberger et al. 2015, Fig. 1)."""
+    layers: list[nn.Module] = []
+    for a, b in ((cin, mid), (mid, cout)):
+        layers.append(nn.Conv2d(a, b, 3, padding=1, bias=not batch_norm))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(b))
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class UNetBaseline(nn.Module):
+    """The U-Net of Ronneberger et al. 2015 with padded convs (output size = input size).
+
+    ``bilinear=True``: bilinear x2 upsampling instead of 2x2 up-convolutions; the deepest
+    encoder level and each decoder level then halve their output width so that the concatenation
+    widths stay those of the original (1024, 512, 256, 128), and the first conv of each decoder
+    unit halves the width ("mid" channels). This is the configuration with Table 2's 17.26M.
+    ``bilinear=False``: the original up-convolution U-Net (31.0M parameters).
+    """
+
+    def __init__(
+        self,
+        widths: Sequence[int] = (64, 128, 256, 512, 1024),
+        in_channels: int = 3,
+        bilinear: bool = True,
+        batch_norm: bool = True,
+        out_activation: str = "sigmoid",
+    ) -> None:
+        super().__init__()
+        if out_activation not in ("sigmoid", "none"):
+            raise ValueError(f"out_activation must be 'sigmoid' or 'none', not {out_activation!r}")
+        w = list(widths)
+        n = len(w) - 1
+        factor = 2 if bilinear else 1
+        self.bilinear = bilinear
+        self.out_activation = out_activation
+        self.multiple = 2**n
+        self.normalize = Normalize(IMAGENET_MEAN, IMAGENET_STD)
+        self.inc = _double_conv(in_channels, w[0], w[0], batch_norm)
+        downs = []
+        for i in range(1, n + 1):
+            cout = w[i] // factor if i == n else w[i]
+            downs.append(_double_conv(w[i - 1], cout, cout, batch_norm))
+        self.downs = nn.ModuleList(downs)
+        self.pool = nn.MaxPool2d(2)
+        ups, convs = [], []
+        for i in range(n, 0, -1):
+            cout = w[i - 1] // factor if i > 1 else w[0]
+            if bilinear:
+                ups.append(nn.Identity())
+                convs.append(_double_conv(w[i], cout, w[i] // 2, batch_norm))
+            else:
+                ups.append(nn.ConvTranspose2d(w[i], w[i] // 2, 2, stride=2))
+                convs.append(_double_conv(w[i], cout, cout, batch_norm))
+        self.ups = nn.ModuleList(ups)
+        self.up_convs = nn.ModuleList(convs)
+        self.head = nn.Conv2d(w[0], 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.normalize(x)
+        x, (h, w) = pad_to_multiple(x, self.multiple)
+        x = self.inc(x)
+        skips = [x]
+        for down in self.downs:
+            x = down(self.pool(x))
+            skips.append(x)
+        skips.pop()
+        for up, conv, skip in zip(self.ups, self.up_convs, reversed(skips), strict=True):
+            x = _up2(x) if self.bilinear else up(x)
+            x = conv(torch.cat([skip, x], dim=1))
+        x = self.head(x)
+        if self.out_activation == "sigmoid":
+            x = torch.sigmoid(x)
+        return x[:, :, :h, :w]
+
+
+@register_model("unet_baseline")
+def unet_baseline(
+    max_depth: float = 10.0,
+    out_activation: str = "sigmoid",
+    bilinear: bool = True,
+    batch_norm: bool = True,
+) -> UNetBaseline:
+    """Paper 000's baseline: the original U-Net, bilinear variant (17.26M parameters, Table 2).
+
+    Output: (N, 1, H, W), same size as the input, kind ``normalized`` (depth / ``max_depth``;
+    sigmoid in [0, 1] unless ``out_activation="none"``), trained like ``unet_realtime``
+    (Sec. 4.2: "same batch size, learning rate, data augmentation").
+
+    Configuration matching Table 2's 17.26M: widths 64-128-256-512-1024, four max-pools, padded
+    3x3 convs with BN, bilinear x2 upsampling in place of the 2x2 up-convolutions, with the
+    bottom encoder unit and each decoder unit halving its output width (512 at 1/16; decoder
+    1024->256, 512->128, 256->64, 128->64 with mid widths 512, 256, 128, 64) so the concatenated
+    widths stay the original's: 17,262,977 parameters (17,258,561 with ``batch_norm=False``).
+    The literal Ronneberger U-Net (``bilinear=False``, 2x2 up-convolutions) has 31,037,633
+    (31,031,745 without BN): 1.8x Table 2's figure, so it cannot be the paper's baseline.
+    """
+    model = UNetBaseline(bilinear=bilinear, batch_norm=batch_norm, out_activation=out_activation)
+    kind = "bilinear (17.26M)" if bilinear else "up-convolution (31.0M)"
+    model.meta = ModelMeta(
+        paper=PAPER_000.replace("Sec. 3.2", "Sec. 4.2"),
+        output="normalized",
+        max_depth=float(max_depth),
+        input_size=(240, 320),
+        in_channels=3,
+        output_scale=1.0,
+        notes=f"original U-Net (Ronneberger 2015), {kind}, BN {batch_norm}; output depth/max_depth at input size",
+    )
     return model
