@@ -1,0 +1,278 @@
+"""Trainer: configs, exact resumption after SIGKILL, DDP on two CPU processes, NaN stop,
+two-stage training with a frozen part, checkpoint format.
+
+The network and data are the tiny stand-ins of ``test_training_plugin`` (a two-part net with
+BatchNorm and dropout, 32x32 samples through the real DepthDataset + transforms); the loss is
+the real ``rgb2depth.losses`` L1 unless a test needs a diverging one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from rgb2depth.training.config import ConfigError, load_config
+
+TESTS = Path(__file__).resolve().parent
+
+
+def tiny_cfg(out: Path, **sections) -> dict:
+    cfg = {
+        "name": "tiny",
+        "seed": 3,
+        "output_dir": str(out),
+        "imports": ["test_training_plugin"],
+        "model": {"name": "tiny_two_part", "channels_last": False},
+        "loss": {"name": "l1"},
+        "data": {"factory": "test_training_plugin:dataset", "input_size": [32, 32],
+                 "augment": {"hflip": 0.5, "rotate": 10}},
+        "optim": {"name": "adam", "lr": 1e-2},
+        "schedule": {"name": "step", "step_size": 1, "gamma": 0.5},
+        "train": {"epochs": 2, "batch_size": 4, "threads": 1, "log_every": 1, "ckpt_every": 1,
+                  "progress": False, "tensorboard": False, "grad_clip": 1.0},
+        "eval": {"protocol": "none", "min_depth": 1e-3, "max_depth": 10.0},
+    }
+    for k, v in sections.items():
+        if isinstance(v, dict) and isinstance(cfg.get(k), dict):
+            cfg[k] = {**cfg[k], **v}
+        else:
+            cfg[k] = v
+    return cfg
+
+
+def write_cfg(path: Path, cfg: dict) -> Path:
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def run_inprocess(tmp_path: Path, name: str, **sections) -> tuple[dict, object]:
+    from rgb2depth.training.trainer import Trainer
+
+    cfg = load_config(write_cfg(tmp_path / f"{name}.yaml", tiny_cfg(tmp_path / name, **sections)))
+    tr = Trainer(cfg)
+    return tr.run(), tr
+
+
+def sub_env(**extra) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["OMP_NUM_THREADS"] = "1"
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def state(path: Path) -> dict:
+    rec = torch.load(path, map_location="cpu", weights_only=True)
+    rec = rec["model"] if "model" in rec else rec
+    return rec["state_dict"]
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), f"{k} differs"
+
+
+# ------------------------------------------------------------------------------ configs
+
+
+def test_config_base_overrides_and_errors(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text(yaml.safe_dump({"name": "b", "model": {"name": "unet_realtime", "options": {"max_depth": 10}},
+                                    "loss": {"name": "l1"}, "data": {"train": [{"name": "tum", "root": "${data}/tum/x"}]},
+                                    "optim": {"lr": 0.1}}))
+    child = tmp_path / "child.yaml"
+    child.write_text("base: base.yaml\nname: c\noptim: {name: sgd}\n")
+    cfg = load_config(child, ["train.epochs=7", "optim.momentum=0.5", "model.options.max_depth=20",
+                              "data.train.0.root=/x"])
+    assert cfg["name"] == "c" and cfg["output_dir"] == "runs/c"
+    assert cfg["optim"] == {**cfg["optim"], "name": "sgd", "lr": 0.1, "momentum": 0.5}
+    assert cfg["train"]["epochs"] == 7 and cfg["train"]["batch_size"] == 8  # default kept
+    assert cfg["model"]["options"] == {"max_depth": 20}
+    assert cfg["data"]["train"][0] == {"name": "tum", "root": "/x"}
+    with pytest.raises(ConfigError, match="unknown config key 'train.epoch'"):
+        load_config(child, ["train.epoch=3"])
+    with pytest.raises(ConfigError, match="key=value"):
+        load_config(child, ["train.epochs"])
+    with pytest.raises(ConfigError, match="positive integer"):
+        load_config(child, ["train.batch_size=0"])
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_config_data_variable(tmp_path, shared_data):
+    p = write_cfg(tmp_path / "c.yaml", {"model": {"name": "m"}, "loss": {"name": "l1"},
+                                        "data": {"train": [{"name": "tum", "root": "${data}/tum/a"}]}})
+    cfg = load_config(p)
+    assert cfg["data"]["train"][0]["root"] == f"{shared_data}/tum/a"
+
+
+def test_shipped_configs_load():
+    from rgb2depth.paths import shared_data_dir
+
+    if shared_data_dir() is None:
+        pytest.skip("configs use ${data}; shared data folder absent")
+    files = sorted((TESTS.parent / "configs").glob("*.yaml"))
+    assert files, "configs/ holds no YAML"
+    for f in files:
+        cfg = load_config(f)
+        assert cfg["model"]["name"], f
+
+
+# ------------------------------------------------------------------------------ training
+
+
+def test_checkpoint_contents_and_two_stage_freezing(tmp_path):
+    """Two stages (coarse, then fine with coarse frozen) versus the coarse stage alone: the
+    coarse weights (and BatchNorm statistics) end identical, the fine part changed only in
+    stage 2; checkpoints load with weights_only and hold everything needed to resume."""
+    from rgb2depth import models
+    from rgb2depth.models.io import load_model
+
+    stages = [{"name": "coarse", "epochs": 1}, {"name": "fine", "epochs": 1, "freeze": ["coarse"]}]
+    s1, _ = run_inprocess(tmp_path, "one", train={"stages": stages[:1]})
+    s2, tr = run_inprocess(tmp_path, "two", train={"stages": stages})
+    assert s1["steps"] == 6 and s2["steps"] == 12
+    w1, w2 = state(tmp_path / "one" / "model.pt"), state(tmp_path / "two" / "model.pt")
+    torch.manual_seed(3)
+    w0 = models.create("tiny_two_part").state_dict()
+    for k in w1:
+        if k.startswith("coarse."):
+            assert torch.equal(w1[k], w2[k]), k  # frozen in stage 2 (BN statistics too)
+            if k.endswith("weight") and "num_batches" not in k:
+                assert not torch.equal(w0[k], w1[k]), k  # but trained in stage 1
+        elif k.startswith("fine."):
+            assert torch.equal(w0[k], w1[k]), k  # stage 1 trains the coarse output only
+            assert not torch.equal(w1[k], w2[k]), k
+    ck = torch.load(tmp_path / "two" / "checkpoints" / "last.pt", weights_only=True)
+    assert ck["format"] == "rgb2depth-checkpoint/1"
+    assert {"model", "optimizer", "scheduler", "rng", "epoch", "step", "stage", "batch", "best"} <= ck.keys()
+    assert {"python", "numpy", "torch"} <= ck["rng"].keys()
+    assert ck["step"] == 12 and ck["stage"] == 1 and ck["epoch"] == 1 and ck["batch"] == 0
+    assert ck["scheduler"]["last_epoch"] == 1
+    m = load_model(tmp_path / "two" / "checkpoints" / "last.pt")
+    assert_same_weights(m.state_dict(), w2)
+    best = load_model(tmp_path / "two" / "checkpoints" / "best.pt")
+    assert best.rgb2depth_info["best"]["metric"] == "rmse"
+    lines = [json.loads(x) for x in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+    train_steps = [r["step"] for r in lines if r["kind"] == "train"]
+    assert train_steps == list(range(1, 13))
+    vals = [r for r in lines if r["kind"] == "val"]
+    assert [v["step"] for v in vals] == [6, 12] and all(v["rmse"] > 0 for v in vals)
+    assert min(v["rmse"] for v in vals) == pytest.approx(best.rgb2depth_info["best"]["value"])
+    assert s2["rank_digests"] == [s2["rank_digests"][0]]
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    from rgb2depth.training.trainer import NonFiniteLossError, Trainer
+
+    cfg = load_config(write_cfg(tmp_path / "c.yaml", tiny_cfg(
+        tmp_path / "run", loss={"name": "test_training_plugin:nan_after", "options": {"after": 3}})))
+    tr = Trainer(cfg)
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at step 4 .*last.pt \(step 3\)"):
+        tr.run()
+    ck = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    assert ck["step"] == 3
+    # the failing step updated no weight: the checkpoint holds the parameters the run stopped
+    # with (BatchNorm running statistics did see the failing forward pass, in memory only)
+    params = dict(tr.model.named_parameters())
+    saved = {k: v for k, v in ck["model"]["state_dict"].items() if k in params}
+    assert_same_weights(saved, {k: v.detach() for k, v in params.items()})
+    assert not (tmp_path / "run" / "model.pt").exists()
+
+
+def test_cli_reports_nan_with_exit_code(tmp_path):
+    from typer.testing import CliRunner
+
+    from rgb2depth.cli import app
+
+    p = write_cfg(tmp_path / "c.yaml", tiny_cfg(tmp_path / "run", loss={"name": "test_training_plugin:nan_after",
+                                                                        "options": {"after": 1}}))
+    r = CliRunner().invoke(app, ["train", "--config", str(p), "train.epochs=1"])
+    assert r.exit_code == 3
+    assert "step 2" in r.output
+    r = CliRunner().invoke(app, ["train", "--config", str(p), "train.nope=1"])
+    assert r.exit_code == 2 and "unknown config key 'train.nope'" in r.output
+
+
+def _wait_for_step(metrics: Path, proc: subprocess.Popen, step: int, timeout: float = 120) -> None:
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if proc.poll() is not None:
+            raise AssertionError(f"training ended (rc {proc.returncode}) before step {step}")
+        if metrics.exists():
+            for line in metrics.read_text().splitlines():
+                try:
+                    if json.loads(line).get("step", 0) >= step:
+                        return
+                except json.JSONDecodeError:
+                    pass
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting for the run")
+
+
+def test_sigkill_resume_reaches_identical_weights(tmp_path):
+    """A two-stage run checkpointing every step, killed with SIGKILL twice (once per stage) and
+    resumed each time, ends with exactly the weights of an uninterrupted run."""
+    stages = [{"name": "coarse", "epochs": 1}, {"name": "fine", "epochs": 1, "freeze": ["coarse"]}]
+    ref, _ = run_inprocess(tmp_path, "ref", train={"stages": stages})
+    cfg_path = write_cfg(tmp_path / "victim.yaml", tiny_cfg(tmp_path / "victim", train={
+        **tiny_cfg(tmp_path)["train"], "stages": stages}))
+    cmd = [sys.executable, "-m", "rgb2depth", "train", "--config", str(cfg_path)]
+    env = sub_env(R2D_TEST_SAMPLE_DELAY=0.02)
+    metrics = tmp_path / "victim" / "metrics.jsonl"
+    for i, kill_at in enumerate((3, 8)):
+        p = subprocess.Popen(cmd + (["--resume"] if i else []), env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+        _wait_for_step(metrics, p, kill_at)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        assert not (tmp_path / "victim" / "model.pt").exists()
+    r = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "resumed from" in r.stdout
+    assert_same_weights(state(tmp_path / "ref" / "model.pt"), state(tmp_path / "victim" / "model.pt"))
+    # the metrics log of the killed-and-resumed run is the uninterrupted one (no repeats)
+    steps = [json.loads(x)["step"] for x in metrics.read_text().splitlines() if '"train"' in x]
+    assert steps == list(range(1, 13))
+    assert ref["steps"] == 12
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ddp_two_cpu_processes_end_identical(tmp_path):
+    """torchrun with two gloo processes on loopback: both ranks end with the same weights,
+    which differ from the initial ones; only rank 0 writes files."""
+    cfg_path = write_cfg(tmp_path / "ddp.yaml", tiny_cfg(tmp_path / "ddp", train={
+        **tiny_cfg(tmp_path)["train"], "ckpt_every": 0}))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
+           "--master_addr=127.0.0.1", f"--master_port={_free_port()}",
+           "-m", "rgb2depth", "train", "--config", str(cfg_path)]
+    r = subprocess.run(cmd, env=sub_env(GLOO_SOCKET_IFNAME="lo"), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
+    assert summary["world_size"] == 2
+    d = summary["rank_digests"]
+    assert len(d) == 2 and d[0] == d[1]
+    # 24 samples / 2 ranks / batch 4 = 3 steps per epoch, 2 epochs
+    assert summary["steps"] == 6
+    from rgb2depth import models
+    from rgb2depth.training.trainer import params_digest
+
+    torch.manual_seed(3)
+    assert params_digest(models.create("tiny_two_part")) != d[0]
+    assert r.stdout.count("done: 6 steps") == 1  # rank 0 logs, rank 1 is silent
