@@ -65,7 +65,7 @@ def check_size(width: int, height: int, name: str, max_pixels: int | None = None
     limit = max_pixels_default() if max_pixels is None else int(max_pixels)
     if limit > 0 and width * height > limit:
         raise ImageReadError(
-            f"{name}: image is {width}x{height} = {width * height / 1e6:.1f} megapixels, above the "
+            f"{name}: image is {width}x{height} = {width * height / 1e6:.3g} megapixels, above the "
             f"limit of {limit / 1e6:g} megapixels (decompression-bomb guard; raise it with "
             f"--max-pixels or RGB2DEPTH_MAX_PIXELS)"
         )
