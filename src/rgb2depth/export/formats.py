@@ -106,7 +106,6 @@ def export_onnx(
                 do_constant_folding=True,
             )
         except Exception as legacy_error:  # noqa: BLE001 - fall back to the dynamo exporter
-            buf = io.BytesIO()
             try:
                 prog = torch.onnx.export(
                     m,
@@ -118,9 +117,9 @@ def export_onnx(
                     opset_version=max(opset, 18),
                     verbose=False,
                 )
-                prog.save(str(path.with_suffix(".dynamo.tmp.onnx")))
-                buf = io.BytesIO(path.with_suffix(".dynamo.tmp.onnx").read_bytes())
-                path.with_suffix(".dynamo.tmp.onnx").unlink()
+                with tempfile.TemporaryDirectory() as d:
+                    prog.save(str(Path(d) / "model.onnx"))
+                    buf = io.BytesIO((Path(d) / "model.onnx").read_bytes())
             except Exception as e:  # noqa: BLE001
                 raise RuntimeError(
                     f"ONNX export failed (TorchScript exporter: {legacy_error}; dynamo: {e})"
@@ -212,7 +211,9 @@ def verify_export(
         sess = onnx_session(path)
         got = torch.from_numpy(sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0])
     elif fmt == "torchscript":
-        ts = torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ts = torch.jit.load(str(path), map_location="cpu")
         with torch.inference_mode():
             got = ts(x)
     else:
