@@ -1,0 +1,17 @@
+"""Synthetic indoor RGB-D scenes with exact metric z-depth (issue 7).
+
+``rgb2depth.synth.generator.SynthDataset`` renders samples on the fly; ``rgb2depth synth``
+(``synth.cli``) writes them as a folder dataset. Modules: ``scene`` (rooms, furniture, layout,
+cameras), ``textures`` (procedural materials), ``render`` (open3d Embree ray casting + numpy
+shading, camera response), ``sensor`` (Kinect-like depth degradation).
+"""
+
+from __future__ import annotations
+
+
+def __getattr__(name: str):  # lazy: importing the package stays cheap for the CLI hub
+    if name in ("SynthDataset", "default_intrinsics", "NYU_INTRINSICS"):
+        from . import generator
+
+        return getattr(generator, name)
+    raise AttributeError(name)

@@ -98,9 +98,12 @@ def synth(
                 bar.update()
         else:
             import multiprocessing as mp
+            import sys
 
-            # fork: the parent has not imported open3d, each worker builds its own scenes
-            ctx = mp.get_context("fork")
+            # fork is fast and safe while this process has not loaded open3d (its Embree/TBB
+            # thread pools do not survive a fork); otherwise start clean interpreters
+            method = "fork" if "open3d" not in sys.modules and sys.platform == "linux" else "spawn"
+            ctx = mp.get_context(method)
             with ctx.Pool(min(workers, count), initializer=_init_worker, initargs=(kwargs, str(out))) as pool:
                 for i, line in pool.imap_unordered(_work, range(count), chunksize=1):
                     lines[i] = line

@@ -327,10 +327,11 @@ def _shelf(rng):
 def _bed(rng):
     w, ln = rng.choice([rng.uniform(0.9, 1.0), rng.uniform(1.4, 1.8)]), rng.uniform(1.95, 2.1)
     fh, mh = rng.uniform(0.22, 0.35), rng.uniform(0.15, 0.25)
+    hb = rng.uniform(0.9, 1.1)
     parts = [
         ("box", (0, 0, fh / 2), (w, ln, fh), "wood"),
         ("box", (0, 0.0, fh + mh / 2), (w - 0.04, ln - 0.04, mh), "white"),
-        ("box", (0, -ln / 2 + 0.03, rng.uniform(0.45, 0.55)), (w + 0.04, 0.06, rng.uniform(0.9, 1.1)), "wood"),
+        ("box", (0, -ln / 2 + 0.03, hb / 2), (w, 0.06, hb), "wood"),
         ("box", (0, 0.25, fh + mh + 0.015), (w + 0.02, ln - 0.5, 0.05), "fabric"),
     ]
     npl = 1 if w < 1.2 else 2
@@ -584,8 +585,7 @@ class RoomBuilder:
         mb.quad(p(s0, z0), out, np.array([0, 0, z1 - z0]), m)  # left jamb, faces +along
         mb.quad(p(s1, z0), np.array([0, 0, z1 - z0]), out, m)  # right jamb
         mb.quad(p(s0, z1), w.along * (s1 - s0), out, m)  # head, faces down
-        if z0 > 0:
-            mb.quad(p(s0, z0), out, w.along * (s1 - s0), m)  # sill, faces up
+        mb.quad(p(s0, z0), out, w.along * (s1 - s0), m if z0 > 0 else self.mat("floor"))  # sill / threshold
 
     def _door(self, w: _Wall, s0, ow, z1, ctr) -> None:
         rng, mb, t = self.rng, self.mb, self.thick
