@@ -22,6 +22,9 @@ from rgb2depth.geometry.camera import Intrinsics
 
 from .base import Source, make_sample
 from .depth_io import DataError, read_pfm, read_raw, read_rgb
+from .stereo import depth_to_disparity, disparity_to_depth
+
+__all__ = ["Middlebury", "depth_to_disparity", "disparity_to_depth", "read_middlebury_calib"]
 
 
 def read_middlebury_calib(path: str | Path) -> dict:
@@ -46,24 +49,6 @@ def read_middlebury_calib(path: str | Path) -> dict:
     for k in ("cam0", "doffs", "baseline"):
         if k not in out:
             raise DataError(path, f"missing {k}")
-    return out
-
-
-def disparity_to_depth(disp: np.ndarray, focal: float, baseline: float, doffs: float = 0.0) -> np.ndarray:
-    """depth = focal * baseline / (disp + doffs); non-positive or non-finite disparity -> NaN.
-    Units of depth follow ``baseline``."""
-    d = np.asarray(disp, dtype=np.float64) + doffs
-    out = np.full(d.shape, np.nan, np.float32)
-    ok = np.isfinite(d) & (np.asarray(disp) > 0) & (d > 0)
-    out[ok] = (focal * baseline / d[ok]).astype(np.float32)
-    return out
-
-
-def depth_to_disparity(depth: np.ndarray, focal: float, baseline: float, doffs: float = 0.0) -> np.ndarray:
-    z = np.asarray(depth, dtype=np.float64)
-    out = np.full(z.shape, np.nan, np.float32)
-    ok = np.isfinite(z) & (z > 0)
-    out[ok] = (focal * baseline / z[ok] - doffs).astype(np.float32)
     return out
 
 
