@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 #: Shortcuts for the real data shipped in ../shared/data (paths relative to that folder).
 DATASET_PRESETS: dict[str, dict[str, Any]] = {
-    "nyu_mini": {"name": "nyu_csv", "csv": "${data}/nyu/nyu2_mini_test/nyu2_mini_test.csv"},
+    "nyu_mini": {"name": "nyu_csv", "csv_path": "${data}/nyu/nyu2_mini_test/nyu2_mini_test.csv"},
     "tum_val": {"name": "tum_keyframes", "root": "${data}/tum/freiburg3_cabinet_keyframes"},
     "tum_rpy": {"name": "tum", "root": "${data}/tum/rgbd_dataset_freiburg1_rpy"},
 }

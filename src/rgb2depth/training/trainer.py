@@ -607,11 +607,12 @@ class Trainer:
                     if bar is not None:
                         bar.set_postfix(loss=f"{loss:.4f}", step=self.step, refresh=False)
                         bar.update(1)
-                    if self.step % log_every == 0 or bi == bpe - 1:
+                    at_max = max_total is not None and self.step >= max_total
+                    if self.step % log_every == 0 or bi == bpe - 1 or at_max:
                         self._log_train(st, epoch, bi, loss, seen, t_epoch)
                     if val_every and self.step % val_every == 0:
                         last_val = self.validate(si, epoch)
-                    if max_total is not None and self.step >= max_total:
+                    if at_max:
                         self._save(si, epoch, bi + 1)
                         finished = True
                         break
