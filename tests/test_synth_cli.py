@@ -82,3 +82,21 @@ def test_folder_loader_reads_the_output(tmp_path):
 def test_bad_size_is_a_one_line_error(tmp_path):
     r = CliRunner().invoke(_app(), ["--count", "1", "--size", "big", "-o", str(tmp_path / "x")])
     assert r.exit_code != 0 and "HxW" in r.output
+
+
+def test_demo_asset_is_a_generator_sample():
+    """The committed demo room is SynthDataset(seed=7, size 480x640, ao_samples=6)[4]."""
+    from pathlib import Path
+
+    import rgb2depth
+
+    assets = Path(rgb2depth.__file__).parent / "assets"
+    rgb = cv2.cvtColor(cv2.imread(str(assets / "demo_room.png")), cv2.COLOR_BGR2RGB)
+    mm = cv2.imread(str(assets / "demo_room_depth.png"), cv2.IMREAD_UNCHANGED)
+    K = json.loads((assets / "demo_room_intrinsics.json").read_text())
+    assert rgb.shape == (480, 640, 3) and mm.dtype == np.uint16 and mm.shape == (480, 640)
+    s = SynthDataset(count=5, size=(480, 640), seed=7, ao_samples=6)[4]
+    assert K == s["K"].to_dict()
+    np.testing.assert_array_equal(mm == 0, ~s["valid"])
+    assert np.abs(mm[s["valid"]] / 1000.0 - s["depth"][s["valid"]]).max() <= 0.0005 + 1e-6
+    assert np.abs(rgb.astype(int) - s["rgb"]).mean() < 1.0

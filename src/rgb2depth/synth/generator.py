@@ -171,8 +171,9 @@ class SynthDataset(Sequence):
 
 
 def _good_view(renderer: Renderer, pose: np.ndarray, K: Intrinsics, scene: Scene) -> bool:
-    """Reject views into a nearby surface or out of the room: every probe ray must hit, at most
-    5% closer than 0.5 m, and the median depth at least 1.2 m."""
+    """Reject views into a nearby surface, out of the room or at bare walls: every probe ray must
+    hit, at most 5% closer than 0.5 m, median depth at least 1.2 m, and at least 15% of the view
+    on furniture, clutter or pictures."""
     X, Y, H = scene.room
     p = pose[:3, 3]
     if not (0.25 < p[0] < X - 0.25 and 0.25 < p[1] < Y - 0.25 and 0.3 < p[2] < H - 0.2):
@@ -180,10 +181,11 @@ def _good_view(renderer: Renderer, pose: np.ndarray, K: Intrinsics, scene: Scene
     probe = (p[0], p[1], 0.25, 0.25, 0.0)
     if any(obb_overlap(probe, o) and o[5] > p[2] - 0.5 for o in scene.obstacles):
         return False
-    z = renderer.depth(pose, K)
+    z, obj = renderer.probe(pose, K)
     if not np.isfinite(z).all():
         return False
-    return float((z < 0.5).mean()) <= 0.05 and float(np.median(z)) >= 1.2
+    content = float((obj >= scene.content_from).mean())
+    return float((z < 0.5).mean()) <= 0.05 and float(np.median(z)) >= 1.2 and content >= 0.15
 
 
 def _trajectory(rng, p0, yaw0, pitch0, roll0, n: int) -> list[np.ndarray]:

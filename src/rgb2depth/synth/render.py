@@ -106,6 +106,17 @@ class Renderer:
         t = self.cast(np.concatenate([o, d], -1))["t_hit"].reshape(K.height, K.width)
         return np.where(np.isfinite(t), t, np.nan).astype(np.float32)
 
+    def probe(self, pose: np.ndarray, K: Intrinsics) -> tuple[np.ndarray, np.ndarray]:
+        """z-depth (NaN: no hit) and object id (-1: no hit) per pixel, no shading."""
+        o, d = self.primary_rays(pose, K)
+        hit = self.cast(np.concatenate([o, d], -1))
+        t = hit["t_hit"]
+        ok = np.isfinite(t)
+        obj = np.full(t.shape, -1, np.int32)
+        obj[ok] = self.scene.mesh["object"][hit["primitive_ids"][ok].astype(np.int64)]
+        shape = (K.height, K.width)
+        return np.where(ok, t, np.nan).astype(np.float32).reshape(shape), obj.reshape(shape)
+
     # -- full render --------------------------------------------------------------------------
     def render(self, pose: np.ndarray, K: Intrinsics, rng: np.random.Generator, ao_samples: int = 4,
                ao_radius: float = 0.5, soft_shadows: bool = True) -> dict:
@@ -120,6 +131,7 @@ class Renderer:
 
         sc, mesh = self.scene, self.scene.mesh
         H, W = K.height, K.width
+        blur_scale = max(1.0, W / 320)  # denoising filters keep their size relative to the image
         o, d = self.primary_rays(pose, K)
         hit = self.cast(np.concatenate([o, d], -1))
         t = hit["t_hit"]
@@ -191,7 +203,7 @@ class Renderer:
                 img = np.zeros((H * W, 2), np.float32)
                 img[pix[fc], 0] = ~self.occluded(origin[fc], Lv[fc], 0.999)
                 img[pix[fc], 1] = 1.0
-                img = cv2.GaussianBlur(img.reshape(H, W, 2), (0, 0), 1.3).reshape(H * W, 2)
+                img = cv2.GaussianBlur(img.reshape(H, W, 2), (0, 0), 1.3 * blur_scale).reshape(H * W, 2)
                 sub = img[pix[fi]]
                 vis = sub[:, 0] / np.maximum(sub[:, 1], np.float32(1e-6))
                 lone = np.nonzero(sub[:, 1] < 0.05)[0]  # no casting neighbour: cast its own ray
@@ -239,7 +251,7 @@ class Renderer:
             img = np.zeros((H * W, 2), np.float32)
             img[pix[ci_], 0] = 1 - hits / ao_samples
             img[pix[ci_], 1] = 1.0
-            img = cv2.GaussianBlur(img.reshape(H, W, 2), (0, 0), 1.2).reshape(H * W, 2)[pix]
+            img = cv2.GaussianBlur(img.reshape(H, W, 2), (0, 0), 1.2 * blur_scale).reshape(H * W, 2)[pix]
             ao = np.where(img[:, 1] > 0.02, img[:, 0] / np.maximum(img[:, 1], np.float32(1e-6)), np.float32(1.0))
         amb = np.asarray(sc.ambient, np.float32)
         rad[li] = albedo[li] * (diff_acc + amb * (0.25 + 0.75 * ao)[:, None]) + spec_acc

@@ -214,6 +214,7 @@ class Scene:
     ambient: np.ndarray
     room: tuple[float, float, float] | None = None  # (X, Y, H)
     obstacles: list = field(default_factory=list)  # floor-plan OBBs (cx, cy, hx, hy, yaw, height)
+    content_from: int = 0  # object ids >= this are furniture, clutter and pictures (not structure)
 
     @classmethod
     def from_builder(cls, mb: MeshBuilder, materials, lights=None, ambient=(0.3, 0.3, 0.3), **kw) -> Scene:
@@ -501,6 +502,7 @@ class RoomBuilder:
         self.lights: list[Light] = []
         self.surfaces: list = []  # (world centre xy, w, d, yaw, z, clearance)
         self.wall_items: dict[int, list] = {}  # wall index -> [(s0, s1, height)]
+        self._has_floor_lamp = False
 
     def mat(self, role: str) -> int:
         if role not in self._roles:
@@ -542,11 +544,13 @@ class RoomBuilder:
             m = self._new_mat("wall") if k == accent else mw
             self._wall_with_holes(w, m)
             self._skirting(w, mtrim)
+        content_from = self.mb.n_objects
         self._furnish()
         self._ceiling_lights()
         lights = self.lights
         amb = np.mean([lt.color for lt in lights], 0) / max(H, 1.0) ** 2 * rng.uniform(0.2, 0.45)
-        return Scene.from_builder(mb, self.materials, lights, amb, room=(X, Y, H), obstacles=self.obstacles)
+        return Scene.from_builder(mb, self.materials, lights, amb, room=(X, Y, H), obstacles=self.obstacles,
+                                  content_from=content_from)
 
     def _add_opening(self, kind: str) -> None:
         rng = self.rng
@@ -751,7 +755,7 @@ class RoomBuilder:
             self.mb.box((rx, ry, 0.005), (rw, rd, 0.01), mr, skip_bottom=True)
             rug = (rx, ry, rw / 2, rd / 2, 0.0)
         # furniture against walls
-        n_wall = int(np.clip(rng.poisson(area / 6) + 1, 1, 6))
+        n_wall = int(np.clip(rng.poisson(area / 5) + 2, 2, 8))
         names = list(WALL_ITEMS)
         for _ in range(n_wall):
             name = names[int(rng.integers(0, len(names)))]
@@ -798,10 +802,14 @@ class RoomBuilder:
                     if _inside(cobb, self.X, self.Y, 0.0) and not any(obb_overlap(cobb, o, 0.0) for o in self.obstacles):
                         self._place(ch, cobb[0], cobb[1], cyaw, 0.01 if rug and obb_overlap(cobb, rug) else 0.0)
                 break
-        n_free = int(rng.integers(1, 4 + int(area / 8)))
+        n_free = int(rng.integers(2, 5 + int(area / 6)))
         names = list(FREE_ITEMS)
         for _ in range(n_free):
-            out = FREE_ITEMS[names[int(rng.integers(0, len(names)))]](rng)
+            name = names[int(rng.integers(0, len(names)))]
+            if name == "floor_lamp" and self._has_floor_lamp:
+                name = "boxes"
+            self._has_floor_lamp |= name == "floor_lamp"
+            out = FREE_ITEMS[name](rng)
             w, d = out[1]
             for _try in range(10):
                 cx, cy = rng.uniform(w / 2, self.X - w / 2), rng.uniform(d / 2, self.Y - d / 2)
@@ -905,8 +913,8 @@ def look_pose(position, yaw: float, pitch: float, roll: float = 0.0) -> np.ndarr
 def sample_camera(rng: np.random.Generator, scene: Scene, clearance: float = 0.35) -> tuple[np.ndarray, tuple]:
     """A plausible hand-held / head-height camera in free space of ``scene``'s room.
 
-    Height 1.0-1.8 m (sometimes 0.6-1.0 m), pitch -35..+5 degrees, roll +-4 degrees, heading
-    towards a random point of the room's far half. Returns (pose, (position, yaw, pitch, roll)).
+    Height 1.0-1.8 m (sometimes 0.6-1.0 m), roll +-4 degrees, aimed (+-12 degrees heading, +-8
+    pitch) at a piece of furniture (75%) or a random point of the room, pitch within -40..+8. Returns (pose, (position, yaw, pitch, roll)).
     """
     X, Y, H = scene.room
     for _ in range(200):
@@ -915,11 +923,18 @@ def sample_camera(rng: np.random.Generator, scene: Scene, clearance: float = 0.3
         probe = (p[0], p[1], clearance, clearance, 0.0)
         if any(obb_overlap(probe, o) and o[5] > p[2] - 0.6 for o in scene.obstacles):
             continue
-        target = np.array([rng.uniform(0.2, X - 0.2), rng.uniform(0.2, Y - 0.2)])
-        if np.linalg.norm(target - p[:2]) < 1.2:
+        furniture = [o for o in scene.obstacles if o[5] < 5]
+        if furniture and rng.random() < 0.75:  # look at a piece of furniture
+            o = furniture[int(rng.integers(0, len(furniture)))]
+            target = np.array([o[0], o[1], o[5] * rng.uniform(0.2, 0.8)])
+        else:
+            target = np.array([rng.uniform(0.2, X - 0.2), rng.uniform(0.2, Y - 0.2), rng.uniform(0.3, 1.2)])
+        dist = np.linalg.norm(target[:2] - p[:2])
+        if dist < 1.2:
             continue
-        yaw = math.atan2(target[1] - p[1], target[0] - p[0])
-        pitch = math.radians(rng.uniform(-35, 5))
+        yaw = math.atan2(target[1] - p[1], target[0] - p[0]) + math.radians(rng.uniform(-12, 12))
+        pitch = math.atan2(target[2] - p[2], dist) + math.radians(rng.uniform(-8, 8))
+        pitch = float(np.clip(pitch, math.radians(-40), math.radians(8)))
         roll = math.radians(rng.uniform(-4, 4))
         return look_pose(p, yaw, pitch, roll), (p, yaw, pitch, roll)
     raise RuntimeError("no free camera position found in the room")

@@ -1,0 +1,78 @@
+"""Speed of the synthetic generator (issue 7 target: >= 10 images/s at 320x240 on 2 cores).
+
+    .venv/bin/python benchmarks/bench_synth.py [--size 240x320] [--count 40] [--workers 2]
+
+Reports (1) per-image time in one process, one ray-casting thread: wall and CPU seconds,
+median and min over ``--count`` images after 2 warm-up images (each image is a new random
+room: layout + BVH + camera search + render + camera response); (2) the throughput of the
+``rgb2depth synth`` path with ``--workers`` processes writing PNGs (warm-up excluded).
+CPU time is printed beside wall time because the development machine is shared: on an idle
+machine wall ~= CPU per image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+
+def _per_image(size, count, seed):
+    from rgb2depth.synth.generator import SynthDataset
+
+    ds = SynthDataset(count=count + 2, size=size, seed=seed)
+    ds[0], ds[1]  # warm-up: imports, first BVH
+    wall, cpu = [], []
+    for i in range(2, count + 2):
+        t0, c0 = time.perf_counter(), time.process_time()
+        ds[i]
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return wall, cpu
+
+
+def _throughput(size, count, seed, workers):
+    from rgb2depth.synth import cli
+
+    kwargs = dict(count=count + 2 * workers, size=size, seed=seed, threads=1)
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d)
+        (out / "rgb").mkdir()
+        (out / "depth").mkdir()
+        ctx = mp.get_context("fork")
+        with ctx.Pool(workers, initializer=cli._init_worker, initargs=(kwargs, str(out))) as pool:
+            list(pool.imap_unordered(cli._work, range(2 * workers), chunksize=1))  # warm-up
+            t0 = time.perf_counter()
+            list(pool.imap_unordered(cli._work, range(2 * workers, count + 2 * workers), chunksize=1))
+            dt = time.perf_counter() - t0
+    return count / dt
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", default="240x320")
+    ap.add_argument("--count", type=int, default=40)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    h, w = (int(t) for t in a.size.split("x"))
+    print(f"cpus: {os.cpu_count()}  load average: {os.getloadavg()[0]:.1f}  size: {h}x{w}")
+    tp = _throughput((h, w), a.count, a.seed, a.workers)
+    print(f"synth path, {a.workers} worker processes: {tp:.2f} images/s")
+    wall, cpu = _per_image((h, w), a.count, a.seed)
+    print(
+        f"per image (1 process): wall median {statistics.median(wall) * 1000:.0f} ms, min {min(wall) * 1000:.0f} ms; "
+        f"CPU median {statistics.median(cpu) * 1000:.0f} ms, min {min(cpu) * 1000:.0f} ms "
+        f"(=> {2 / statistics.median(cpu):.1f} images/s on 2 idle cores)"
+    )
+
+
+if __name__ == "__main__":
+    main()
