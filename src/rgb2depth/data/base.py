@@ -34,12 +34,15 @@ def make_sample(
 ) -> dict:
     """Build a sample dict, normalising depth: float32, non-finite or <= 0 -> NaN and invalid."""
     depth = np.asarray(depth, dtype=np.float32)
-    ok = np.isfinite(depth) & (depth > 0)
+    with np.errstate(invalid="ignore"):
+        ok = depth > 0  # False for NaN
+    ok &= depth < np.inf
     if valid is not None:
         ok &= valid.astype(bool)
-    if not ok.all():
+    stray = ~ok & ~np.isnan(depth)  # invalid pixels not yet NaN (0, negative, inf, masked)
+    if stray.any():
         depth = depth.copy()
-        depth[~ok] = np.nan
+        depth[stray] = np.nan
     if rgb.shape[:2] != depth.shape:
         raise ValueError(f"{id}: rgb {rgb.shape[:2]} and depth {depth.shape} sizes differ")
     s = {"rgb": rgb, "depth": depth, "valid": ok, "K": K, "id": id}

@@ -33,7 +33,7 @@ def sample_to_batch(s: dict) -> dict:
     if s.get("gray"):
         rgb = rgb[:, :, :1]
     image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
-    valid = np.ascontiguousarray(s["valid"])
+    valid = np.array(s["valid"], dtype=bool, copy=True)  # never share memory with a cached sample
     depth = np.where(valid, s["depth"], np.nan).astype(np.float32)
     out = {
         "image": image,
