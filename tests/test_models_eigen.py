@@ -207,3 +207,22 @@ def test_bad_options_are_refused():
         create("eigen_modified", fine_layers=4)
     with pytest.raises(ValueError, match="input_size"):
         create("eigen", input_size=(16, 16))
+
+
+def test_resnet18_depth_onnx_crop_at_odd_size(tmp_path):
+    """The ceil(H/4) crop survives ONNX tracing (integer division there truncates toward zero)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from rgb2depth.export.formats import export_onnx
+
+    torch.manual_seed(8)
+    model = create("resnet18_depth").eval()
+    path = export_onnx(model, tmp_path / "r.onnx", size=(37, 45))
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = torch.rand(1, 3, 37, 45)
+    (y,) = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})
+    with torch.no_grad():
+        ref = model(x).numpy()
+    assert y.shape == ref.shape == (1, 1, 10, 12)
+    assert np.abs(y - ref).max() < 1e-4

@@ -310,7 +310,9 @@ class ResNet18Depth(nn.Module):
         x, (h, w) = pad_to_multiple(self.normalize(x), 32)
         y = self.head(self.backbone.forward_features(x))
         s = self.out_stride
-        return y[:, :, : -(-h // s), : -(-w // s)]
+        # (h + s - 1) // s, not -(-h // s): traced to ONNX, shape arithmetic becomes integer
+        # tensor ops whose division truncates toward zero, which breaks the negative-floor idiom.
+        return y[:, :, : (h + s - 1) // s, : (w + s - 1) // s]
 
 
 @register_model("resnet18_depth")
