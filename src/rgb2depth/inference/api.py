@@ -176,6 +176,8 @@ class _TorchRunner:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
+        if not batch.flags.writeable:  # torch.from_numpy warns on read-only arrays
+            batch = batch.copy()
         with torch.inference_mode():
             # uint8 NHWC -> NCHW view (channels_last strides), float in [0, 1]
             x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2)
