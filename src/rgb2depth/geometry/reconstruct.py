@@ -548,6 +548,11 @@ def reconstruct_frames(
     cloud = fusion.point_cloud()
     import open3d as o3d
 
+    if len(cloud.points) == 0:
+        raise ReconstructionError(
+            f"{outdir}: the fused surface is empty (no depth in [{depth_min}, {depth_max}] m agreed across frames)"
+        )
+
     if cloud.has_colors():  # TSDF colour averages can overshoot 1 by rounding
         cloud.colors = o3d.utility.Vector3dVector(np.clip(np.asarray(cloud.colors), 0.0, 1.0))
     res.files["cloud"] = outdir / "cloud.ply"
