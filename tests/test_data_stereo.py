@@ -137,3 +137,22 @@ def test_cli_writes_targets_and_reports_bad_pairs(tmp_path):
     assert ds.ids == ["a"]
     s = ds[0]
     assert np.nanmedian(s["depth"]) == pytest.approx(700 * 0.5 / 12, abs=1 / 256)
+
+
+def test_middlebury_depth_from_sgbm_matches_gt_depth(shared_data):
+    from rgb2depth.data.stereo import read_stereo_calib
+
+    root = require(shared_data / "middlebury" / "2014" / "trainingQ" / "Motorcycle")
+    gt = data.create("middlebury", root=root)[0]
+    c = read_stereo_calib(root / "calib.txt")
+    from rgb2depth.data.depth_io import read_rgb
+
+    L, R = gt["rgb"], read_rgb(root / "im1.png")
+    res = compute_disparity(L, R, StereoConfig(num_disparities=80))
+    z = disparity_to_depth(res.disparity, c["focal"], c["baseline"], c["doffs"])
+    both = np.isfinite(z) & gt["valid"]
+    rel = np.abs(z[both] - gt["depth"][both]) / gt["depth"][both]
+    # measured: median 0.25 %, kept 70 % of the GT pixels (doffs matters: without it ~68 % off)
+    assert np.median(rel) < 0.02 and both.sum() > 0.6 * gt["valid"].sum()
+    z0 = disparity_to_depth(res.disparity, c["focal"], c["baseline"])
+    assert np.median(np.abs(z0[both] - gt["depth"][both]) / gt["depth"][both]) > 0.2

@@ -159,3 +159,32 @@ def test_bad_config_is_named():
         T.build({"flip": 0.5}, train=True)
     with pytest.raises(ValueError, match="unknown transform preset"):
         T.build({"preset": "nope"}, train=True)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    rotate=st.floats(0, 20),
+    scale_hi=st.floats(1.0, 1.6),
+    hflip=st.sampled_from([0.0, 0.5, 1.0]),
+    mode=st.sampled_from(["nearest", "valid"]),
+    crop=st.sampled_from([None, [40, 56]]),
+)
+def test_invariants_hold_for_any_config(seed, rotate, scale_hi, hflip, mode, crop):
+    s = _plane_sample()
+    cfg = {"rotate": rotate, "scale": [1.0, scale_hi], "hflip": hflip, "depth_resample": mode, "crop": crop,
+           "color": {"brightness": 0.3, "gain": [0.8, 1.2]}}
+    o = T.build(cfg, train=True, size=(24, 32))(s, np.random.default_rng(seed))
+    assert o["rgb"].shape == (24, 32, 3) and o["rgb"].dtype == np.uint8
+    assert o["depth"].dtype == np.float32 and o["valid"].dtype == bool
+    # the mask and the NaNs always agree, and no depth leaves the source range scaled by 1/s
+    assert np.array_equal(o["valid"], np.isfinite(o["depth"]))
+    d = o["depth"][o["valid"]]
+    if d.size:
+        lo, hi = np.nanmin(s["depth"]), np.nanmax(s["depth"])
+        assert d.min() >= lo / scale_hi - 1e-4 and d.max() <= hi + 1e-4
+    assert (o["K"].width, o["K"].height) == (32, 24)
