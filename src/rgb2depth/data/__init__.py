@@ -5,24 +5,33 @@ targets, joint augmentations, and the torch Dataset adaptor.
 ``Sequence[dict]`` of samples (docs/DEVELOPING.md). Loader modules are imported on first use so
 ``import rgb2depth.data`` stays light.
 
-=============== ==================================================================== ==========
-name            what / key arguments                                                  units
-=============== ==================================================================== ==========
-tum             TUM RGB-D sequence folder (root, max_difference=0.02, poses)         png / 5000
-tum_keyframes   fr3/cabinet keyframe layout (root; TUM3.yaml intrinsics)             png / 5000
-seven_scenes    Microsoft 7-Scenes sequence folder (root)                            png mm
-nyu_labeled     nyu_depth_v2_labeled.mat (path, split=train|test|all, splits=...)    metres
-nyu_csv         DenseDepth CSV layout (csv, root=None)                               see nyu.py
-nyu_h5          sparse-to-dense .h5 folders (root)                                   metres
-nyu_raw         raw Kinect PGM + PPM pairs (root or pairs, mask_min_max=False)       disparity
-kitti_raw       KITTI images + Velodyne + calib -> sparse depth                     metres
-kitti_depth     KITTI depth-completion PNGs (value / 256), Eigen file lists         png / 256
-make3d          Make3D .mat laser grids (paper 003 protocol)                         metres
-middlebury      Middlebury 2014 (PFM) / 2003 (8-bit) disparity -> depth             disparity
-sun_rgbd        SUN RGB-D image/depth folders (bit-rotated mm)                       png mm
-folder          generic rgb/ depth/ intrinsics.json poses.txt (depth_scale=1000)     png / scale
-synth           the procedural generator of rgb2depth.synth                          metres
-=============== ==================================================================== ==========
+=============== ======================================================================== =============
+name            what / key arguments                                                      stored units
+=============== ======================================================================== =============
+tum             TUM RGB-D sequence (root, max_difference=0.02, poses="interpolate"|          png / 5000
+                "nearest"|None, stride, K)
+tum_keyframes   fr3/cabinet keyframe layout (root; intrinsics from TUM3.yaml)                png / 5000
+seven_scenes    Microsoft 7-Scenes sequence folder (root, stride)                            png mm
+nyu_labeled     nyu_depth_v2_labeled.mat (path, split="train"|"test"|"all", splits=,        metres
+                depth="filled"|"raw")
+nyu_csv         DenseDepth CSV layout (csv_path, root=None, train_max_depth=10)             8-bit/16-bit
+nyu_h5          sparse-to-dense .h5 files under root                                         metres
+nyu_raw         raw Kinect frames (root=scene folder | pairs=[(ppm, pgm)], register=True,    disparity
+                mask_min_max=False)
+kitti_raw       images + Velodyne + calib -> sparse depth (root [, files=Eigen list] |       metres
+                items=[(png, bin, calib)], camera=2, max_depth)
+kitti_depth     depth-completion PNGs (root, raw_root, split, files, kind | selection=)      png / 256
+make3d          Make3D (root | pairs, size=(345, 460), max_depth=70, channel="d"|"z")        metres
+middlebury      scene folder(s) (root, focal=, baseline= for 2001/2003)                      disparity
+sun_rgbd        SUN RGB-D frame folders (root | pairs, refined=False, max_depth, K)          png mm rot3
+folder          rgb/ depth/ intrinsics.json poses.txt meta.json (root, depth_scale=1000)     png / scale
+synth           rgb2depth.synth.generator.SynthDataset(**kw)                                 metres
+=============== ======================================================================== =============
+
+Other entry points: ``concat``, ``subset``, ``split`` (base.py); ``transforms.build``
+(joint augmentation); ``DepthDataset`` (torch adaptor, torch_dataset.py); ``stereo`` (targets
+from rectified pairs); ``folder.FolderWriter`` (write the folder layout); ``DataError`` (bad
+file: one line naming the file and the problem).
 """
 
 from __future__ import annotations
@@ -31,8 +40,7 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
-from .base import DATASETS, Concat, Source, Subset, concat, make_sample, split, subset
-from .depth_io import DataError
+from .base import DATASETS, Concat, DataError, Source, Subset, concat, make_sample, split, subset
 
 _LAZY = {
     "tum": ("rgb2depth.data.tum", "TUMSequence"),

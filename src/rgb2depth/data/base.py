@@ -23,6 +23,15 @@ from rgb2depth.registry import Registry
 DATASETS = Registry("dataset")
 
 
+class DataError(ValueError):
+    """A data file that cannot be read; the message is one line naming the file."""
+
+    def __init__(self, path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
 def make_sample(
     rgb: np.ndarray,
     depth: np.ndarray,

@@ -22,19 +22,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .base import DataError
+
+__all__ = ["DataError"]  # re-exported: historically defined here
+
 #: NYU Depth v2 raw Kinect constants (toolbox depth_rel2depth_abs.m; data README).
 NYU_RAW_A = 351.3
 NYU_RAW_B = 1092.5
 NYU_RAW_INVALID = 2047
-
-
-class DataError(ValueError):
-    """A data file that cannot be read; the message is one line naming the file."""
-
-    def __init__(self, path: str | Path, problem: str) -> None:
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{path}: {problem}")
 
 
 def _check_exists(path: Path) -> None:

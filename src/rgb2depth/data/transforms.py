@@ -38,7 +38,9 @@ Config (the trainer's YAML passes this dict through; all keys optional)::
 Training order: downsample, center_crop, resize, scale, rotate, crop, hflip, color, grayscale,
 depth range, final resize to ``size`` when the shape still differs. Evaluation: the same without
 the random steps (crop is central). Deterministic: all randomness comes from the generator
-passed with each call.
+passed with each call. Keys other than rgb/depth/valid/K/pose (e.g. a loader's ``disparity``)
+pass through untransformed. ``crop`` is taken at the working resolution (``resize`` if given,
+else the source's), so give ``resize`` when the source is larger than intended.
 """
 
 from __future__ import annotations
