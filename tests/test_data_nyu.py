@@ -162,3 +162,18 @@ def test_raw_scene_folder(tmp_path, shared_data):
     vals = s["depth"][s["valid"]]
     full = data.create("nyu_raw", root=tmp_path)[0]["depth"]
     assert vals.min() > np.nanmin(full) and vals.max() < np.nanmax(full)
+
+
+def test_labeled_mat_in_dataloader_workers(tmp_path):
+    import torch
+
+    rng = np.random.default_rng(1)
+    rgbs = [rng.integers(0, 256, (12, 16, 3), dtype=np.uint8) for _ in range(4)]
+    depths = [rng.uniform(1, 5, (12, 16)).astype(np.float32) for _ in range(4)]
+    mat = tmp_path / "nyu_depth_v2_labeled.mat"
+    _write_labeled_mat(mat, rgbs, depths)
+    src = data.create("nyu_labeled", path=mat, split="all")
+    src[0]  # parent opens the file before the workers fork
+    dl = torch.utils.data.DataLoader(data.DepthDataset(src), batch_size=2, num_workers=2)
+    depth = torch.cat([b["depth"] for b in dl])
+    assert torch.allclose(depth[:, 0], torch.from_numpy(np.stack(depths)))

@@ -103,12 +103,18 @@ class NYULabeled(Source):
         self.indices = idx
         self.ids = [f"nyu_labeled_{i + 1:04d}" for i in idx]
         self._f = None
+        self._pid = -1
 
     def _file(self):
-        if self._f is None:  # opened lazily: h5py handles must not cross fork() into workers
+        # opened lazily and once per process: an HDF5 handle must not be shared across fork()
+        # (DataLoader workers), so a child re-opens the file
+        import os
+
+        if self._f is None or self._pid != os.getpid():
             import h5py
 
             self._f = h5py.File(self.path, "r")
+            self._pid = os.getpid()
         return self._f
 
     def __getstate__(self):
