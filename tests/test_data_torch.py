@@ -90,3 +90,14 @@ def test_memory_and_disk_cache(tmp_path):
 def test_grayscale_batch_has_one_channel():
     ds = DepthDataset(Toy(2), T.build({"grayscale": True}, False, (30, 40)))
     assert ds[0]["image"].shape == (1, 30, 40)
+
+
+def test_fill_cache_parallel_equals_serial():
+    a = DepthDataset(Toy(5), T.build(CFG, True, (30, 40)), seed=2, cache_size=(30, 40))
+    b = DepthDataset(Toy(5), T.build(CFG, True, (30, 40)), seed=2, cache_size=(30, 40))
+    a.fill_cache(num_workers=2)
+    b.fill_cache()
+    assert sorted(a._cache) == list(range(5))
+    for i in range(5):
+        assert torch.equal(a[i]["image"], b[i]["image"])
+        assert torch.equal(a[i]["valid"], b[i]["valid"])

@@ -118,6 +118,25 @@ class DepthDataset(torch.utils.data.Dataset):
         self._cache[index] = s
         return s
 
+    def fill_cache(self, num_workers: int = 0, progress: bool = False) -> None:
+        """Decode and resize every sample into the in-memory cache now (call before DataLoader
+        workers fork so they share it); ``num_workers`` > 0 decodes in parallel processes."""
+        if self.cache_size is None:
+            raise ValueError("fill_cache needs cache_size=(H, W)")
+        todo = [i for i in range(len(self)) if i not in self._cache]
+        if num_workers > 0 and todo:
+            loader = torch.utils.data.DataLoader(_RawView(self, todo), batch_size=None, num_workers=num_workers,
+                                                 collate_fn=_identity)
+            it = iter(loader)
+        else:
+            it = (self.raw(i) for i in todo)
+        if progress:
+            from tqdm import tqdm
+
+            it = tqdm(it, total=len(todo), desc="decoding samples", leave=False)
+        for i, s in zip(todo, it, strict=True):
+            self._cache[i] = s
+
     def sample(self, index: int, epoch: int | None = None) -> dict:
         s = self.raw(index)
         if self.transform is not None:
@@ -134,3 +153,20 @@ class DepthDataset(torch.utils.data.Dataset):
             p = s.get("pose")
             b["pose"] = torch.full((4, 4), float("nan"), dtype=torch.float64) if p is None else torch.from_numpy(np.asarray(p, np.float64))
         return b
+
+
+def _identity(x):
+    return x  # keep numpy samples as they are (the default would convert them to tensors)
+
+
+class _RawView(torch.utils.data.Dataset):
+    """``ds.raw(i)`` for the listed indices, as a map-style dataset (for parallel cache fill)."""
+
+    def __init__(self, ds: DepthDataset, indices: list[int]) -> None:
+        self.ds, self.indices = ds, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, k: int) -> dict:
+        return self.ds.raw(self.indices[k])
