@@ -50,7 +50,8 @@ class Trajectory:
     """Poses at timestamps; ``at(t)`` interpolates (slerp + linear) or takes the nearest."""
 
     def __init__(self, stamps, rows: np.ndarray, max_gap: float = 0.1, max_extrapolate: float = 0.02):
-        order = np.argsort(stamps)
+        # sorted, duplicate timestamps dropped (Slerp needs strictly increasing times)
+        _, order = np.unique(np.asarray(stamps, dtype=np.float64), return_index=True)
         self.t = np.asarray(stamps, dtype=np.float64)[order]
         self.rows = rows[order]
         self.rot = Rotation.from_quat(self.rows[:, 3:7])
