@@ -112,11 +112,11 @@ def main() -> None:
     for mode in ("decode", "cache"):
         ds = DepthDataset(src, tf, seed=0, cache_size=(240, 320) if mode == "cache" else None)
         if mode == "cache":
+            fw = max(args.workers)
             t0 = time.perf_counter()
-            for i in range(len(ds)):
-                ds.raw(i)
-            print(f"cache fill: {len(ds)} samples in {time.perf_counter() - t0:.1f} s "
-                  f"({len(ds) / (time.perf_counter() - t0):.0f} images/s)")
+            ds.fill_cache(num_workers=fw)
+            dt = time.perf_counter() - t0
+            print(f"cache fill ({fw} workers): {len(ds)} samples in {dt:.1f} s ({len(ds) / dt:.0f} images/s)")
         for w in args.workers:
             r = time_loader(ds, w, args.batch, args.batches, args.passes)
             results[(mode, w)] = r
