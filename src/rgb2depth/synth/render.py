@@ -211,18 +211,18 @@ class Renderer:
                     vis[lone] = ~self.occluded(origin[fi[lone]], Lv[fi[lone]], 0.999)
             else:
                 vis = (~self.occluded(origin[fi], Lv[fi], 0.999)).astype(np.float32)
-            g = vis * ndl[fi] / d2[fi]
-            keep = g > 0
-            fi, g = fi[keep], g[keep]
-            E = g[:, None] * np.asarray(light.color, np.float32)
-            diff_acc[fi] += E
-            sp = np.nonzero(ks_l[fi] > 0.03)[0]
-            if len(sp):
-                fs = fi[sp]
+            g = np.zeros(nli, np.float32)  # irradiance factor cos / d^2 times visibility
+            g[fi] = vis * ndl[fi] / d2[fi]
+            col = np.asarray(light.color, np.float32)
+            diff_acc += g[:, None] * col
+            fs = fi[ks_l[fi] > 0.03]
+            if len(fs):
                 h = Lv[fs] * inv[fs, None] + vl[fs]
                 nh = np.clip(_dot(nl[fs], h) / np.sqrt(_dot(h, h)), 1e-6, 1)
                 sh = shin_l[fs]
-                spec_acc[fs] += E[sp] * (ks_l[fs] * (sh + 8) / np.float32(8 * math.pi) * np.exp(sh * np.log(nh)))[:, None]
+                sg = np.zeros(nli, np.float32)
+                sg[fs] = g[fs] * ks_l[fs] * (sh + 8) / np.float32(8 * math.pi) * np.exp(sh * np.log(nh))
+                spec_acc += sg[:, None] * col
 
         # ambient occlusion: cosine-weighted hemisphere rays of length ao_radius
         ao = np.ones(nli, np.float32)

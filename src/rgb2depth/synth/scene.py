@@ -61,6 +61,7 @@ def _box_template():
 
 _BOX_TEMPLATE = _box_template()
 _QIDX = np.array([[0, 1, 2], [0, 2, 3]])
+_ROWS, _COLS = np.arange(12)[:, None], np.arange(3)[None, :]
 
 
 class MeshBuilder:
@@ -110,9 +111,8 @@ class MeshBuilder:
         local = tc * size
         swap = size[ti] < size[tj]
         ui, vi = np.where(swap, tj, ti), np.where(swap, ti, tj)
-        lu = np.take_along_axis(local, np.broadcast_to(ui[:, None, None], (len(ui), 3, 1)), 2)[..., 0]
-        lv = np.take_along_axis(local, np.broadcast_to(vi[:, None, None], (len(vi), 3, 1)), 2)[..., 0]
-        uv = np.stack([lu + size[ui][:, None] / 2, lv + size[vi][:, None] / 2], -1)
+        rows, cols = _ROWS[: len(ui)], _COLS
+        uv = np.stack([local[rows, cols, ui[:, None]] + size[ui][:, None] / 2, local[rows, cols, vi[:, None]] + size[vi][:, None] / 2], -1)
         if R is None:
             corners, normals = local + c, np.repeat(tn[:, None], 3, 1)
         else:
@@ -225,29 +225,34 @@ class Scene:
 
 
 def _obb_corners(o) -> np.ndarray:
+    return np.array(_corners2d(o))
+
+
+def _corners2d(o) -> list[tuple[float, float]]:
     cx, cy, hx, hy, yaw = o[:5]
     c, s = math.cos(yaw), math.sin(yaw)
-    ax, ay = np.array([c, s]) * hx, np.array([-s, c]) * hy
-    ctr = np.array([cx, cy])
-    return np.array([ctr + ax + ay, ctr - ax + ay, ctr - ax - ay, ctr + ax - ay])
+    ax, ay, bx, by = c * hx, s * hx, -s * hy, c * hy
+    return [(cx + ax + bx, cy + ay + by), (cx - ax + bx, cy - ay + by), (cx - ax - bx, cy - ay - by), (cx + ax - bx, cy + ay - by)]
 
 
 def obb_overlap(a, b, margin: float = 0.0) -> bool:
-    """Separating-axis test of two floor-plan rectangles (cx, cy, hx, hy, yaw, ...)."""
+    """Separating-axis test of two floor-plan rectangles (cx, cy, hx, hy, yaw, ...); ``a`` is
+    grown by ``margin``. Touching rectangles do not overlap. (Plain floats: this runs thousands
+    of times per room, where numpy's per-call overhead dominates.)"""
     a = (a[0], a[1], a[2] + margin, a[3] + margin, a[4])
-    ca, cb = _obb_corners(a), _obb_corners(b)
+    ca, cb = _corners2d(a), _corners2d(b)
     for o in (a, b):
         c, s = math.cos(o[4]), math.sin(o[4])
-        for ax in (np.array([c, s]), np.array([-s, c])):
-            pa, pb = ca @ ax, cb @ ax
-            if pa.max() <= pb.min() or pb.max() <= pa.min():
+        for ux, uy in ((c, s), (-s, c)):
+            pa = [x * ux + y * uy for x, y in ca]
+            pb = [x * ux + y * uy for x, y in cb]
+            if max(pa) <= min(pb) or max(pb) <= min(pa):
                 return False
     return True
 
 
 def _inside(o, X: float, Y: float, margin: float = 0.0) -> bool:
-    c = _obb_corners(o)
-    return bool((c[:, 0] >= margin).all() and (c[:, 0] <= X - margin).all() and (c[:, 1] >= margin).all() and (c[:, 1] <= Y - margin).all())
+    return all(margin <= x <= X - margin and margin <= y <= Y - margin for x, y in _corners2d(o))
 
 
 # ----------------------------------------------------------------------------- furniture

@@ -36,17 +36,31 @@ def cell_hash(ix: np.ndarray, iy: np.ndarray, seed: int) -> np.ndarray:
     return _hash01(np.asarray(ix), np.asarray(iy), seed)
 
 
+_LATTICE_BITS = 8
+_LATTICE = _hash01(*np.meshgrid(np.arange(1 << _LATTICE_BITS), np.arange(1 << _LATTICE_BITS), indexing="ij"), 12345).ravel()
+
+
 def value_noise(x: np.ndarray, y: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Smooth 2D value noise in [-1, 1] with unit lattice spacing (C1 smoothstep blend)."""
+    """Smooth 2D value noise in [-1, 1] with unit lattice spacing (C1 smoothstep blend).
+
+    Lattice values come from a fixed 256x256 table of hashed values (period 256 cells: far
+    larger than any room at the frequencies used); ``seed`` offsets the lattice."""
     x0, y0 = np.floor(x), np.floor(y)
     fx, fy = (x - x0).astype(np.float32), (y - y0).astype(np.float32)
-    ix, iy = x0.astype(np.int64), y0.astype(np.int64)
+    m = (1 << _LATTICE_BITS) - 1
+    so = (seed * 7919) & 0xFFFF
+    ix = (x0.astype(np.int32) + so) & m
+    iy = (y0.astype(np.int32) + (so >> 8) * 31) & m
+    ix1 = (ix + 1) & m
+    iy1 = (iy + 1) & m
     sx = fx * fx * (3 - 2 * fx)
     sy = fy * fy * (3 - 2 * fy)
-    a = _hash01(ix, iy, seed)
-    b = _hash01(ix + 1, iy, seed)
-    c = _hash01(ix, iy + 1, seed)
-    d = _hash01(ix + 1, iy + 1, seed)
+    ix <<= _LATTICE_BITS
+    ix1 <<= _LATTICE_BITS
+    a = _LATTICE[ix | iy]
+    b = _LATTICE[ix1 | iy]
+    c = _LATTICE[ix | iy1]
+    d = _LATTICE[ix1 | iy1]
     top = a + (b - a) * sx
     bot = c + (d - c) * sx
     return (top + (bot - top) * sy) * 2 - 1
