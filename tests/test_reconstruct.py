@@ -277,3 +277,28 @@ def test_image_folder_and_video_with_a_predictor(tmp_path):
     assert ate(np.array(traj), res.poses).rmse < 0.005
     with pytest.raises(ReconstructionError, match="needs --intrinsics"):
         open_sequence(video)
+
+
+def test_open_sequence_intrinsics_override_and_stride(tmp_path):
+    seq = tmp_path / "seq"
+    _write_folder_dataset(seq)
+    frames, total, kind = open_sequence(seq, intrinsics="100,101,80,60", stride=3)
+    got = list(frames)
+    assert kind == "folder" and total == 2 and [s["id"] for s in got] == ["0000", "0003"]
+    assert got[0]["K"] == Intrinsics(100.0, 101.0, 80.0, 60.0, 160, 120)
+    frames, total, _ = open_sequence(seq, max_frames=3)
+    assert total == 3 and len(list(frames)) == 3
+    with pytest.raises(ValueError, match="fx,fy,cx,cy"):
+        open_sequence(seq, intrinsics="100,101")
+
+
+def test_depth_fn_output_is_fitted_to_the_frame():
+    from rgb2depth.geometry.reconstruct import _fit_depth
+
+    d = np.full((60, 80), 2.0, np.float32)
+    d[:10, :10] = 0.0  # invalid as 0 -> NaN, never 0 m
+    out = _fit_depth(d, 120, 160, "x")
+    assert out.shape == (120, 160) and out.dtype == np.float32
+    assert np.isnan(out[:20, :20]).all() and (out[20:, 20:] == 2.0).all()
+    smooth = _fit_depth(np.linspace(1, 2, 80, dtype=np.float32)[None].repeat(60, 0), 120, 160, "x")
+    assert np.isfinite(smooth).all() and smooth.min() >= 1.0 and smooth.max() <= 2.0

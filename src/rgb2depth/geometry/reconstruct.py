@@ -120,13 +120,13 @@ def _fit_depth(depth: np.ndarray, h: int, w: int, name: str) -> np.ndarray:
     if d.ndim != 2:
         raise ReconstructionError(f"{name}: depth must be a 2-D map, got shape {d.shape}")
     d = d.astype(np.float32, copy=False)
-    if d.shape != (h, w):
-        interp = cv2.INTER_NEAREST if not np.isfinite(d).all() else cv2.INTER_LINEAR
-        d = cv2.resize(d, (w, h), interpolation=interp)
     bad = ~np.isfinite(d) | (d <= 0)
-    if bad.any():
+    if bad.any():  # invalid first, so no interpolation mixes a real depth with 0 or NaN
         d = d.copy()
         d[bad] = np.nan
+    if d.shape != (h, w):
+        interp = cv2.INTER_NEAREST if bad.any() else cv2.INTER_LINEAR
+        d = cv2.resize(d, (w, h), interpolation=interp)
     return d
 
 
