@@ -225,6 +225,8 @@ def test_cli_on_folder_dataset(tmp_path):
     assert r.exit_code == 1 and "missing: no such file or folder" in r.output
     r = CliRunner().invoke(app, ["reconstruct", str(seq), "-o", str(out), "--poses", "bogus"])
     assert r.exit_code != 0
+    r = CliRunner().invoke(app, ["reconstruct", str(seq), "-o", str(out), "--model", str(tmp_path / "nope.pt")])
+    assert r.exit_code == 1 and "nope.pt: no such model file" in r.output
 
 
 class ConstantDepth:
