@@ -94,3 +94,14 @@ def test_keyframes_layout(shared_data):
 def test_missing_folder_names_it(tmp_path):
     with pytest.raises(data.DataError, match="rgb.txt: file not found"):
         data.create("tum", root=tmp_path)
+
+
+def test_reduced_decode_equals_full_then_resize(shared_data):
+    from rgb2depth.data.transforms import resize
+
+    root = require(shared_data / "tum" / "rgbd_dataset_freiburg1_rpy")
+    a = resize(data.create("tum", root=root)[7], 240, 320)
+    b = data.create("tum", root=root, reduce=2)[7]
+    assert b["rgb"].shape == (240, 320, 3) and b["K"] == a["K"]
+    assert np.array_equal(b["depth"], a["depth"], equal_nan=True)  # same nearest samples
+    assert np.abs(a["rgb"].astype(int) - b["rgb"].astype(int)).mean() < 1.5  # DCT vs area scaling

@@ -37,10 +37,29 @@ def _check_exists(path: Path) -> None:
         raise DataError(path, "file not found")
 
 
-def read_rgb(path: str | Path) -> np.ndarray:
-    """An 8-bit colour image as HxWx3 uint8 RGB (grayscale files are replicated to 3 channels)."""
+_REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def read_rgb(path: str | Path, reduce: int = 1) -> np.ndarray:
+    """An 8-bit colour image as HxWx3 uint8 RGB (grayscale files are replicated to 3 channels).
+
+    ``reduce`` (2, 4 or 8) returns the image at 1/reduce size: JPEGs are decoded directly at that
+    size (libjpeg DCT scaling, several times faster than decoding and resizing), other formats
+    are decoded and area-averaged.
+    """
     path = Path(path)
     _check_exists(path)
+    if reduce not in (1, 2, 4, 8):
+        raise ValueError(f"reduce must be 1, 2, 4 or 8, got {reduce}")
+    if reduce > 1:
+        if path.suffix.lower() in (".jpg", ".jpeg"):
+            img = cv2.imread(str(path), _REDUCED[reduce])
+            if img is None:
+                raise DataError(path, "cannot decode image (corrupt or unsupported format)")
+            return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        full = read_rgb(path)
+        h, w = full.shape[:2]
+        return cv2.resize(full, ((w + reduce - 1) // reduce, (h + reduce - 1) // reduce), interpolation=cv2.INTER_AREA)
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise DataError(path, "cannot decode image (corrupt or unsupported format)")
@@ -70,6 +89,16 @@ def read_raw(path: str | Path, dtype: np.dtype | type | None = np.uint16) -> np.
     if dtype is not None and img.dtype != np.dtype(dtype):
         raise DataError(path, f"expected {np.dtype(dtype).name} pixels, got {img.dtype.name}")
     return img
+
+
+def reduce_depth(depth: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour (never blended) depth at ``shape`` = (h, w), a 1/r-size image: takes the
+    sample nearest each output pixel centre (pixel-centre convention, as Intrinsics.scaled)."""
+    H, W = depth.shape
+    h, w = shape
+    if (H, W) == (h, w):
+        return depth
+    return cv2.resize(depth, (w, h), interpolation=cv2.INTER_NEAREST_EXACT)
 
 
 def scaled_to_metres(raw: np.ndarray, scale: float) -> np.ndarray:

@@ -6,6 +6,8 @@ stereo target writer, read here)::
     DIR/poses.txt                 "stem tx ty tz qx qy qz qw" camera-to-world (optional)
     DIR/meta.json                 {"depth_scale": 256} (optional; default 1000 = millimetres)
 
+``reduce`` = 2/4/8 decodes at 1/reduce size (JPEG DCT scaling; depth nearest; K scaled).
+
 0 in a depth PNG is invalid. Samples are the stems present in both rgb/ and depth/, sorted.
 ``depth_scale`` given to the loader overrides meta.json.
 """
@@ -20,7 +22,7 @@ import numpy as np
 from rgb2depth.geometry.camera import Intrinsics
 
 from .base import Source, make_sample
-from .depth_io import DataError, read_depth_png, read_rgb, write_depth_png, write_rgb
+from .depth_io import DataError, read_depth_png, read_rgb, reduce_depth, write_depth_png, write_rgb
 from .poses import pose_matrix, read_trajectory
 
 RGB_EXTS = (".png", ".jpg", ".jpeg")
@@ -41,8 +43,10 @@ def read_intrinsics_json(path: str | Path) -> Intrinsics:
 class FolderDataset(Source):
     name = "folder"
 
-    def __init__(self, root: str | Path, depth_scale: float | None = None, K: Intrinsics | None = None) -> None:
+    def __init__(self, root: str | Path, depth_scale: float | None = None, K: Intrinsics | None = None,
+                 reduce: int = 1) -> None:
         self.root = Path(root)
+        self.reduce = int(reduce)
         if not (self.root / "rgb").is_dir() or not (self.root / "depth").is_dir():
             raise DataError(self.root, "not a folder dataset (needs rgb/ and depth/ subfolders)")
         rgbs = {p.stem: p for p in sorted((self.root / "rgb").iterdir()) if p.suffix.lower() in RGB_EXTS}
@@ -69,8 +73,13 @@ class FolderDataset(Source):
 
     def load(self, i: int) -> dict:
         stem = self.ids[i]
-        rgb = read_rgb(self.rgb_paths[stem])
+        rgb = read_rgb(self.rgb_paths[stem], self.reduce)
         depth = read_depth_png(self.depth_paths[stem], self.depth_scale)
+        if self.reduce > 1:
+            H, W = depth.shape
+            if (H + self.reduce - 1) // self.reduce != rgb.shape[0] or (W + self.reduce - 1) // self.reduce != rgb.shape[1]:
+                raise DataError(self.depth_paths[stem], f"depth {depth.shape} does not match rgb (reduced x{self.reduce}) {rgb.shape[:2]}")
+            depth = reduce_depth(depth, rgb.shape[:2])
         if rgb.shape[:2] != depth.shape:
             raise DataError(self.depth_paths[stem], f"depth {depth.shape} does not match rgb {rgb.shape[:2]}")
         K = self.K

@@ -18,7 +18,7 @@ import numpy as np
 from rgb2depth.geometry.camera import Intrinsics
 
 from .base import Source, make_sample
-from .depth_io import DataError, read_raw, read_rgb
+from .depth_io import DataError, read_raw, read_rgb, reduce_depth
 
 SEVEN_SCENES_K = (585.0, 585.0, 320.0, 240.0)
 _FRAME = re.compile(r"^frame-(\d+)\.color\.(png|jpg)$")
@@ -43,8 +43,9 @@ def read_pose_matrix(path: str | Path) -> np.ndarray:
 class SevenScenes(Source):
     name = "seven_scenes"
 
-    def __init__(self, root: str | Path, stride: int = 1) -> None:
+    def __init__(self, root: str | Path, stride: int = 1, reduce: int = 1) -> None:
         self.root = Path(root)
+        self.reduce = int(reduce)
         if not self.root.is_dir():
             raise DataError(self.root, "7-Scenes folder not found")
         frames = []
@@ -68,10 +69,11 @@ class SevenScenes(Source):
     def load(self, i: int) -> dict:
         p = self.items[i]
         stem = p.name.split(".")[0]
-        rgb = read_rgb(p)
+        rgb = read_rgb(p, self.reduce)
         raw = read_raw(p.parent / f"{stem}.depth.png", np.uint16)
         depth = raw.astype(np.float32) / np.float32(1000.0)
         depth[(raw == 0) | (raw == 65535)] = np.nan
+        depth = reduce_depth(depth, rgb.shape[:2])
         pp = p.parent / f"{stem}.pose.txt"
         pose = read_pose_matrix(pp) if pp.is_file() else None
         K = self.K if (self.K.width, self.K.height) == (rgb.shape[1], rgb.shape[0]) else self.K.scaled(rgb.shape[1], rgb.shape[0])

@@ -22,7 +22,7 @@ import numpy as np
 from rgb2depth.geometry.camera import Intrinsics
 
 from .base import Source, make_sample
-from .depth_io import DataError, read_depth_png, read_rgb
+from .depth_io import DataError, read_depth_png, read_rgb, reduce_depth
 from .poses import Trajectory, read_trajectory
 
 TUM_SCALE = 5000.0
@@ -97,6 +97,7 @@ class TUMSequence(Source):
         K: Intrinsics | None = None,
         depth_scale: float = TUM_SCALE,
         stride: int = 1,
+        reduce: int = 1,
     ) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
@@ -109,13 +110,14 @@ class TUMSequence(Source):
         self.depth_scale = depth_scale
         self.K = K if K is not None else tum_intrinsics(self.root)
         self.pose_mode = poses
+        self.reduce = int(reduce)  # decode at 1/reduce size (JPEG DCT scaling; depth nearest)
         gt = self.root / "groundtruth.txt"
         self.trajectory = Trajectory.from_file(gt) if poses and gt.is_file() else None
 
     def load(self, i: int) -> dict:
         t_rgb, f_rgb, _, f_dep = self.items[i]
-        rgb = read_rgb(self.root / f_rgb)
-        depth = read_depth_png(self.root / f_dep, self.depth_scale)
+        rgb = read_rgb(self.root / f_rgb, self.reduce)
+        depth = reduce_depth(read_depth_png(self.root / f_dep, self.depth_scale), rgb.shape[:2])
         pose = self.trajectory.at(t_rgb, self.pose_mode) if self.trajectory is not None else None
         K = self.K
         if K is not None and (K.width, K.height) != (rgb.shape[1], rgb.shape[0]):
@@ -151,8 +153,9 @@ class TUMKeyframes(Source):
 
     name = "tum_keyframes"
 
-    def __init__(self, root: str | Path, yaml: str = "TUM3.yaml") -> None:
+    def __init__(self, root: str | Path, yaml: str = "TUM3.yaml", reduce: int = 1) -> None:
         self.root = Path(root)
+        self.reduce = int(reduce)
         if not self.root.is_dir():
             raise DataError(self.root, "keyframe folder not found")
         rgb = read_file_list(self.root / "rgb.txt")
@@ -180,7 +183,7 @@ class TUMKeyframes(Source):
 
     def load(self, i: int) -> dict:
         k, f_rgb, f_dep = self.items[i]
-        rgb = read_rgb(self.root / f_rgb)
-        depth = read_depth_png(self.root / f_dep, self.depth_scale)
+        rgb = read_rgb(self.root / f_rgb, self.reduce)
+        depth = reduce_depth(read_depth_png(self.root / f_dep, self.depth_scale), rgb.shape[:2])
         K = self.K if (self.K.width, self.K.height) == (rgb.shape[1], rgb.shape[0]) else self.K.scaled(rgb.shape[1], rgb.shape[0])
         return make_sample(rgb, depth, K, self.ids[i], pose=self.poses.get(k))
