@@ -2,9 +2,9 @@
 
 1. A DataLoader over the real TUM fr1/rpy sequence (694 RGB-D pairs, 640x480 JPEG + 16-bit
    PNG) at 240x320 with augmentation (paper 000: flip + rotation up to 15 degrees, plus colour
-   jitter), batch 8, with 0 / 1 / 2 workers, (a) decoding every sample each time and (b) with
-   the decoded-and-resized cache (``cache_size=(240, 320)``, filled before the workers fork, as
-   the trainer does). Images per second, median and best over timed passes after a warm-up.
+   jitter), batch 8, with 0 / 1 / 2 workers, (a) decoding every sample each time at 640x480,
+   (b) decoding at 320x240 (``reduce=2``: JPEG DCT scaling) and (c) with the decoded-and-resized
+   cache (``cache_size=(240, 320)``, filled before the workers fork, as the trainer does). Images per second, median and best over timed passes after a warm-up.
 2. A training step of the compact U-Net (``models.create("unet_realtime")``, paper 000) at batch
    8, 240x320, Adam, the paper's L1 + SSIM + edge loss: images per second (median and best).
 
@@ -104,13 +104,16 @@ def main() -> None:
     root = shared_data_dir()
     if root is None or not (root / "tum" / "rgbd_dataset_freiburg1_rpy").is_dir():
         raise SystemExit("the TUM sequence ../shared/data/tum/rgbd_dataset_freiburg1_rpy is absent")
-    src = data.create("tum", root=root / "tum" / "rgbd_dataset_freiburg1_rpy")
+    seq = root / "tum" / "rgbd_dataset_freiburg1_rpy"
+    src = data.create("tum", root=seq)
+    src_reduced = data.create("tum", root=seq, reduce=2)  # JPEG decoded at 320x240 directly
     cfg = {"preset": "paper000", "color": {"brightness": 0.2, "contrast": 0.2, "saturation": 0.2}}
     tf = transforms.build(cfg, train=True, size=(240, 320))
     print(f"TUM fr1/rpy: {len(src)} pairs; {tf}; batch {args.batch}; cpu_count {os.cpu_count()}")
     results = {}
-    for mode in ("decode", "cache"):
-        ds = DepthDataset(src, tf, seed=0, cache_size=(240, 320) if mode == "cache" else None)
+    for mode in ("decode", "reduce2", "cache"):
+        ds = DepthDataset(src_reduced if mode == "reduce2" else src, tf, seed=0,
+                          cache_size=(240, 320) if mode == "cache" else None)
         if mode == "cache":
             fw = max(args.workers)
             t0 = time.perf_counter()
