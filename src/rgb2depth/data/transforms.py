@@ -155,9 +155,9 @@ def random_crop(s: dict, h: int, w: int, rng: np.random.Generator) -> dict:
 def hflip(s: dict) -> dict:
     """Mirror left-right. cx -> (W - 1) - cx. A mirror is not a rigid motion: ``pose`` is dropped."""
     s = _copy(s)
-    s["rgb"] = s["rgb"][:, ::-1]
-    s["depth"] = s["depth"][:, ::-1]
-    s["valid"] = s["valid"][:, ::-1]
+    s["rgb"] = cv2.flip(np.ascontiguousarray(s["rgb"]), 1)
+    s["depth"] = cv2.flip(np.ascontiguousarray(s["depth"]), 1)
+    s["valid"] = np.ascontiguousarray(s["valid"][:, ::-1])
     K = s.get("K")
     if K is not None:
         s["K"] = replace(K, cx=(K.width - 1) - K.cx)
