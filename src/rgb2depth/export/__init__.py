@@ -1,0 +1,1 @@
+"""ONNX / TorchScript export with verification (:mod:`.formats`) and the ``export`` command."""

@@ -254,7 +254,12 @@ def cache_dir() -> Path:
 def cached_onnx(model: nn.Module, size: tuple[int, int]) -> Path:
     """The ONNX export of ``model`` at ``size``, written once and reused from :func:`cache_dir`."""
     h, w = _size(model, size)
-    path = cache_dir() / f"{getattr(model, 'rgb2depth_name', 'model')}-{model_fingerprint(model, OPSET)}-{h}x{w}.onnx"
-    if not path.is_file():
-        export_onnx(model, path, (h, w))
-    return path
+    name = f"{getattr(model, 'rgb2depth_name', 'model')}-{model_fingerprint(model, OPSET)}-{h}x{w}.onnx"
+    path = cache_dir() / name
+    if path.is_file():
+        return path
+    try:
+        return export_onnx(model, path, (h, w))
+    except OSError:  # cache folder not writable (read-only home, ...): use the temp folder
+        path = Path(tempfile.gettempdir()) / "rgb2depth-onnx" / name
+        return path if path.is_file() else export_onnx(model, path, (h, w))
