@@ -133,3 +133,23 @@ def test_evaluate_command_on_model_file_and_errors(tmp_path, shared_data):
     assert set(rec["metrics"]) >= {"delta1", "abs_rel", "rmse", "ssim"}
     r = CliRunner().invoke(app, ["evaluate", str(tmp_path / "nope.pt"), "--dataset", "tum_val"])
     assert r.exit_code == 1 and "nope.pt" in r.output
+
+
+class GrayModel(nn.Module):
+    """A one-channel network: depth = 1 + 2 * luma (checks the RGB -> luma conversion)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.meta = ModelMeta(output="metres", in_channels=1, input_size=(4, 4))
+        self.w = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        assert x.shape[1] == 1
+        return 1.0 + 2.0 * x + 0 * self.w
+
+
+def test_gray_model_gets_luma():
+    x = torch.zeros(1, 3, 4, 4)
+    x[:, 0] = 1.0  # pure red: ITU-R 601 luma 0.299
+    y = predict_metres(GrayModel(), x)
+    assert torch.allclose(y, torch.full_like(y, 1.0 + 2 * 0.299), atol=1e-6)

@@ -56,6 +56,10 @@ def predict_metres(model: torch.nn.Module, image: torch.Tensor, out_size: tuple[
     if out_size is None:
         out_size = tuple(image.shape[-2:])
     x = image
+    if x.shape[1] == 3 and meta.in_channels == 1:
+        # grayscale models (paper 002): ITU-R 601 luma, as rgb2depth.data.transforms.grayscale
+        w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        x = (x * w).sum(1, keepdim=True)
     if input_size is not None and tuple(x.shape[-2:]) != tuple(input_size):
         x = F.interpolate(x, size=tuple(input_size), mode="bilinear", align_corners=False, antialias=True)
     if channels_last:
