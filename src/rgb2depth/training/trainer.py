@@ -282,6 +282,10 @@ class Trainer:
 
         self.model = build_model(cfg["model"]).to(self.device)
         self.meta = self.model.meta
+        if cfg["data"].get("input_size"):
+            # the saved model file says the size it was trained at; inference and evaluation
+            # resize images to it
+            self.meta.input_size = tuple(int(v) for v in cfg["data"]["input_size"])
         if cfg["model"].get("init"):
             info = load_init_weights(self.model, cfg["model"]["init"], bool(cfg["model"].get("strict_init", True)))
             self.log_text(f"initialised from {cfg['model']['init']} ({info['loaded']} tensors"
