@@ -23,13 +23,15 @@ predicted + GT poses           the mesh compared with the reference
   RPE: translational RMSE and mean rotation error between consecutive used frames.
 - **Geometry** (both with ground-truth poses): Chamfer-L1 distance, accuracy (predicted ->
   reference), completeness (reference -> predicted), precision / recall / F-score at 5 cm
-  (:mod:`rgb2depth.geometry.surface_metrics`), on 1,000,000 points sampled uniformly on each
+  (:mod:`rgb2depth.geometry.surface_metrics`), on 500,000 points sampled uniformly on each
   mesh.
 
 Predictions are cached on disk per frame during one sequence (the odometry run and the
 GT-pose run use the same depth maps) and the cache is deleted afterwards.
 
-Run (about 20-40 minutes on 2 busy cores)::
+Defaults (sized for 2 shared cores): 320x240, voxel 1 cm, depth <= 4 m, TUM every 2nd frame,
+7-Scenes every frame of the sample (itself every 4th frame), first 120 frames of each.
+Run (about 15-30 minutes of CPU)::
 
     .venv/bin/python benchmarks/bench_reconstruction.py --model default
     .venv/bin/python benchmarks/bench_reconstruction.py --skip-predicted   # reference rows only
@@ -158,11 +160,12 @@ def main(argv=None) -> int:
     ap.add_argument("--sequences", default=",".join(SEQUENCES))
     ap.add_argument("--tum-stride", type=int, default=2)
     ap.add_argument("--7s-stride", dest="s7_stride", type=int, default=1)
-    ap.add_argument("--max-frames", type=int, default=None)
+    ap.add_argument("--max-frames", type=int, default=120,
+                    help="frames per sequence after the stride (0 = all; default sized for 2 shared cores)")
     ap.add_argument("--voxel", type=float, default=0.01)
     ap.add_argument("--width", type=int, default=320)
     ap.add_argument("--depth-max", type=float, default=4.0)
-    ap.add_argument("--samples", type=int, default=1_000_000, help="points sampled per mesh for Chamfer")
+    ap.add_argument("--samples", type=int, default=500_000, help="points sampled per mesh for Chamfer")
     ap.add_argument("--threads", type=int, default=2, help="torch threads for the predictor")
     ap.add_argument("--skip-predicted", action="store_true", help="reference (GT depth) rows only")
     ap.add_argument("--reuse-reference", action="store_true",
@@ -170,6 +173,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     args.stride = {"tum": args.tum_stride, "7scenes": args.s7_stride}
+    args.max_frames = args.max_frames or None
 
     data = shared_data_dir()
     if data is None:
