@@ -540,9 +540,12 @@ def reconstruct_frames(
             gt_traj = Trajectory([res.stamps[i] for i in known], gts)
             est_traj = Trajectory(res.stamps, res.poses)
             r = ate(gt_traj, est_traj)
-            rs = ate(gt_traj, est_traj, with_scale=True)
-            res.ate = {"rmse": r.rmse, "mean": r.mean, "max": r.max, "pairs": r.pairs,
-                       "sim3_rmse": rs.rmse, "sim3_scale": rs.scale}
+            res.ate = {"rmse": r.rmse, "mean": r.mean, "max": r.max, "pairs": r.pairs}
+            try:
+                rs = ate(gt_traj, est_traj, with_scale=True)
+                res.ate.update(sim3_rmse=rs.rmse, sim3_scale=rs.scale)
+            except ValueError:  # a trajectory that never moved has no scale to fit
+                res.ate.update(sim3_rmse=None, sim3_scale=None)
 
     tm = time.perf_counter()
     cloud = fusion.point_cloud()
