@@ -262,10 +262,10 @@ def make_target(left_path, right_path, focal: float, baseline: float, doffs: flo
 
 def write_targets(pairs, out_dir, focal: float, baseline: float, doffs: float = 0.0,
                   cfg: StereoConfig | None = None, depth_scale: float = 256.0, K=None,
-                  on_error=None) -> list[str]:
+                  on_error=None, max_depth: float | None = None) -> list[str]:
     """Stereo depth targets for every (stem, left, right) in ``pairs`` written as a folder
     dataset (rgb/, depth/ uint16 value / ``depth_scale`` m, meta.json, intrinsics.json when ``K``
-    is given). Returns the stems written; a bad pair calls ``on_error(stem, exc)`` (default:
+    is given, stereo.json with the settings); depths over ``max_depth`` are rejected. Returns the stems written; a bad pair calls ``on_error(stem, exc)`` (default:
     raise) and the batch goes on."""
     from .folder import FolderWriter
 
@@ -280,6 +280,8 @@ def write_targets(pairs, out_dir, focal: float, baseline: float, doffs: float = 
 
             k = K if K is None or isinstance(K, Intrinsics) else None
             too_far = np.isfinite(depth) & (depth * depth_scale > 65535)
+            if max_depth is not None:  # sub-pixel disparities give unreliable far depths
+                too_far |= np.isfinite(depth) & (depth > max_depth)
             depth[too_far] = np.nan  # beyond the uint16 range of this scale: unreliable anyway
             wr.write(stem, left, depth, k)
             done.append(stem)
