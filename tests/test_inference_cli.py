@@ -138,6 +138,20 @@ def test_bomb_in_folder(tmp_path, model_file):
     assert (tmp_path / "out" / "small.npy").exists()
 
 
+def test_onnxruntime_backend_and_tiny_video(tmp_path, model_file, monkeypatch):
+    monkeypatch.setenv("RGB2DEPTH_CACHE", str(tmp_path / "cache"))
+    img = rgb(60, 80)
+    Image.fromarray(img).save(tmp_path / "a.png")
+    write_video(tmp_path / "tiny.mp4", [rgb(16, 16, s) for s in range(3)])
+    r = run("predict", tmp_path / "a.png", tmp_path / "tiny.mp4", "-o", tmp_path / "o", "-m", model_file,
+            "--save", "npy", "--backend", "onnxruntime", "--threads", 1)
+    assert r.exit_code == 1
+    assert "tiny.mp4: image is 16x16, too small" in r.stderr
+    got = np.load(tmp_path / "o" / "a.npy")
+    assert np.abs(got - load(model_file).predict(img)).max() < 1e-4
+    assert len(list((tmp_path / "cache").rglob("*.onnx"))) == 1
+
+
 def test_model_errors(tmp_path):
     Image.fromarray(rgb(64, 64)).save(tmp_path / "a.png")
     r = run("predict", tmp_path / "a.png", "-o", tmp_path / "o", "-m", tmp_path / "none.pt")

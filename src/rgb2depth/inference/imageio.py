@@ -182,7 +182,13 @@ def to_rgb_array(image, name: str = "<array>", max_pixels: int | None = None) ->
         Image = None
     if Image is not None and isinstance(image, Image.Image):
         check_size(image.width, image.height, name, max_pixels)
-        return _pil_to_array(image, name)
+        try:
+            return _pil_to_array(image, name)
+        except ImageReadError:
+            raise
+        except (OSError, SyntaxError, ValueError, EOFError) as e:
+            msg = str(e).splitlines()[0] if str(e) else e.__class__.__name__
+            raise ImageReadError(f"{name}: truncated or corrupt image data ({msg})") from None
     raise ImageReadError(
         f"{name}: unsupported input type {type(image).__name__} (give a path, a PIL image or a "
         "uint8 numpy array)"

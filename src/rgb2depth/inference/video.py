@@ -92,6 +92,7 @@ def process_stream(
     import cv2
     from tqdm import tqdm
 
+    from rgb2depth.inference.imageio import check_size
     from rgb2depth.inference.outputs import color_image, display_range
 
     if not 0.0 <= smooth < 1.0:
@@ -112,6 +113,8 @@ def process_stream(
     bar = tqdm(total=total or None, desc=name, unit="frame", disable=True if progress is False else (None if progress is None else False), leave=False)
     try:
         for rgb in iter_frames(cap, name, max_frames):
+            if n == 0:
+                check_size(rgb.shape[1], rgb.shape[0], name, predictor.max_pixels)
             depth = predictor.predict_rgb(rgb, name=f"{name}[{n}]")
             if smooth > 0 and prev is not None and prev.shape == depth.shape:
                 depth = (smooth * prev + (1.0 - smooth) * depth).astype(np.float32)
