@@ -40,6 +40,22 @@ def test_realtime_parameter_count_matches_table2_and_hand_count():
     assert abs(n_params(model) - PARAMS_REALTIME_PAPER) / PARAMS_REALTIME_PAPER < 0.03
 
 
+def test_realtime_upsample_first_variant_also_matches_table2():
+    model = create("unet_realtime", upsample_first=True)
+    f, e, d = 8, (8, 16, 32, 101), (224, 64, 32, 16)
+    expected = bn_count(3, f) + bn_count(f, f)
+    c = f
+    for w in e:
+        expected += bn_count(c, w) + bn_count(w, w)
+        c = w
+    for s, w in zip(reversed(e), d, strict=True):  # upsample, concatenate the same-size skip, convs
+        expected += conv_count(c + s, w) + conv_count(w, w)
+        c = w
+    expected += conv_count(c, 1)
+    assert n_params(model) == expected == 1_225_054
+    assert abs(expected - PARAMS_REALTIME_PAPER) / PARAMS_REALTIME_PAPER < 0.03
+
+
 @pytest.mark.parametrize("upsample_first", [False, True])
 def test_realtime_forward_backward_odd_size(upsample_first):
     torch.manual_seed(0)
