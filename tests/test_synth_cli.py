@@ -79,6 +79,15 @@ def test_folder_loader_reads_the_output(tmp_path):
     np.testing.assert_allclose(s["pose"], ref["pose"], atol=1e-6)
 
 
+def test_jpeg_rgb_option(tmp_path):
+    out = tmp_path / "j"
+    r = CliRunner().invoke(_app(), ["-n", "1", "--size", "24x32", "-o", str(out), "-j", "1", "--rgb-format", "jpg"])
+    assert r.exit_code == 0, r.output
+    im = cv2.imread(str(out / "rgb" / "000000.jpg"))
+    ref = SynthDataset(count=1, size=(24, 32), seed=0)[0]["rgb"]
+    assert im.shape == (24, 32, 3) and np.abs(cv2.cvtColor(im, cv2.COLOR_BGR2RGB).astype(int) - ref).mean() < 6
+
+
 def test_bad_size_is_a_one_line_error(tmp_path):
     r = CliRunner().invoke(_app(), ["--count", "1", "--size", "big", "-o", str(tmp_path / "x")])
     assert r.exit_code != 0 and "HxW" in r.output

@@ -1,6 +1,6 @@
 """``rgb2depth synth``: write a synthetic RGB-D dataset in the folder layout (issue 7).
 
-Layout (docs/DEVELOPING.md): ``DIR/rgb/<stem>.png``, ``DIR/depth/<stem>.png`` (uint16
+Layout (docs/DEVELOPING.md): ``DIR/rgb/<stem>.png`` (or ``.jpg``), ``DIR/depth/<stem>.png`` (uint16
 millimetres, 0 = invalid), ``DIR/intrinsics.json``, ``DIR/poses.txt`` (TUM:
 ``stem tx ty tz qx qy qz qw``, camera-to-world) and ``DIR/synth.json`` (the generator's
 settings). Sample ``i`` depends only on ``(seed, i)``, so the output is byte-identical for the
@@ -15,15 +15,16 @@ from pathlib import Path
 import typer
 
 
-def _write_sample(out: Path, sample: dict) -> str:
-    """Write one sample's PNGs; return its poses.txt line."""
+def _write_sample(out: Path, sample: dict, rgb_format: str = "png") -> str:
+    """Write one sample's images; return its poses.txt line."""
     import cv2
     import numpy as np
     from scipy.spatial.transform import Rotation
 
     stem = sample["id"]
-    rgb_path, depth_path = out / "rgb" / f"{stem}.png", out / "depth" / f"{stem}.png"
-    if not cv2.imwrite(str(rgb_path), cv2.cvtColor(sample["rgb"], cv2.COLOR_RGB2BGR)):
+    rgb_path, depth_path = out / "rgb" / f"{stem}.{rgb_format}", out / "depth" / f"{stem}.png"
+    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if rgb_format == "jpg" else []
+    if not cv2.imwrite(str(rgb_path), cv2.cvtColor(sample["rgb"], cv2.COLOR_RGB2BGR), params):
         raise OSError(f"{rgb_path}: could not write")
     d = sample["depth"]
     mm = np.where(sample["valid"], np.rint(np.nan_to_num(d, nan=0.0) * 1000.0), 0)
@@ -38,7 +39,7 @@ def _write_sample(out: Path, sample: dict) -> str:
 _WORKER: dict = {}
 
 
-def _init_worker(kwargs: dict, out: str) -> None:
+def _init_worker(kwargs: dict, out: str, rgb_format: str = "png") -> None:
     import cv2
 
     from .generator import SynthDataset
@@ -46,10 +47,11 @@ def _init_worker(kwargs: dict, out: str) -> None:
     cv2.setNumThreads(1)
     _WORKER["ds"] = SynthDataset(**kwargs)
     _WORKER["out"] = Path(out)
+    _WORKER["fmt"] = rgb_format
 
 
 def _work(i: int) -> tuple[int, str]:
-    return i, _write_sample(_WORKER["out"], _WORKER["ds"][i])
+    return i, _write_sample(_WORKER["out"], _WORKER["ds"][i], _WORKER["fmt"])
 
 
 def synth(
@@ -62,10 +64,13 @@ def synth(
     sensor_noise: bool = typer.Option(False, "--sensor-noise", help="Kinect-like depth noise, holes and range limits."),
     intrinsics: str = typer.Option(None, "--intrinsics", help="fx,fy,cx,cy in pixels of the output size (default: NYU Kinect scaled)."),
     workers: int = typer.Option(2, "--workers", "-j", help="Rendering processes.", min=1),
+    rgb_format: str = typer.Option("png", "--rgb-format", help="png, or jpg (quality 95) for smaller folders."),
 ) -> None:
     """Render a synthetic indoor RGB-D dataset (exact metric z-depth, intrinsics, poses)."""
     from .generator import SynthDataset, parse_size
 
+    if rgb_format not in ("png", "jpg"):
+        raise typer.BadParameter(f"must be png or jpg, got {rgb_format!r}", param_hint="--rgb-format")
     try:
         hw = parse_size(size)
     except ValueError as e:
@@ -94,7 +99,7 @@ def synth(
     try:
         if workers <= 1 or count == 1:
             for i in range(count):
-                lines[i] = _write_sample(out, ds[i])
+                lines[i] = _write_sample(out, ds[i], rgb_format)
                 bar.update()
         else:
             import multiprocessing as mp
@@ -104,7 +109,7 @@ def synth(
             # thread pools do not survive a fork); otherwise start clean interpreters
             method = "fork" if "open3d" not in sys.modules and sys.platform == "linux" else "spawn"
             ctx = mp.get_context(method)
-            with ctx.Pool(min(workers, count), initializer=_init_worker, initargs=(kwargs, str(out))) as pool:
+            with ctx.Pool(min(workers, count), initializer=_init_worker, initargs=(kwargs, str(out), rgb_format)) as pool:
                 for i, line in pool.imap_unordered(_work, range(count), chunksize=1):
                     lines[i] = line
                     bar.update()

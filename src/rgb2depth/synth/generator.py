@@ -1,5 +1,10 @@
 """``SynthDataset``: synthetic indoor RGB-D samples rendered on the fly (issue 7).
 
+Why: paper 000 (Sec. 2.1) notes that realistic synthetic data trains depth networks well, and
+paper 001 (Sec. IV, its last experiment) trains and evaluates on a computer-simulated set; the
+real data here is two short indoor sequences. With ``sensor_noise=True`` the depth carries
+Kinect-like holes, which the losses mask as paper 001 does for raw NYU depth (Sec. III-B).
+
 Each index ``i`` is rendered deterministically from ``(seed, i)`` (numpy ``SeedSequence``), so
 ``ds[i]`` is the same image on every call, machine and worker order. Samples follow
 docs/DEVELOPING.md: ``rgb`` HxWx3 uint8, ``depth`` HxW float32 **z-depth** in metres (NaN
