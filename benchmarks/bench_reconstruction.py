@@ -30,12 +30,16 @@ Predictions are cached on disk per frame during one sequence (the odometry run a
 GT-pose run use the same depth maps) and the cache is deleted afterwards.
 
 Defaults (sized for 2 shared cores): 320x240, voxel 1 cm, depth <= 4 m, TUM every 2nd frame,
-7-Scenes every frame of the sample (itself every 4th frame), first 80 frames of each.
+7-Scenes every frame of the sample (itself every 4th frame), first 40 frames of each.
 Run (about 15-30 minutes of CPU)::
 
     .venv/bin/python benchmarks/bench_reconstruction.py --model default
     .venv/bin/python benchmarks/bench_reconstruction.py --skip-predicted   # reference rows only
     .venv/bin/python benchmarks/bench_reconstruction.py --model default --reuse-reference
+    # or one process per sequence, then combine:
+    .venv/bin/python benchmarks/bench_reconstruction.py --sequences tum_fr1_rpy --out outputs/rec_tum
+    .venv/bin/python benchmarks/bench_reconstruction.py --sequences 7scenes_redkitchen --out outputs/rec_7s
+    .venv/bin/python benchmarks/bench_reconstruction.py --merge outputs/rec_tum outputs/rec_7s --out outputs/reconstruction
 
 Writes ``outputs/reconstruction/`` (one folder per run with mesh, cloud, trajectory, preview,
 summary; ``<sequence>_compare.png`` side-by-side previews; ``table.md``; ``results.json``).
@@ -162,7 +166,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sequences", default=",".join(SEQUENCES))
     ap.add_argument("--tum-stride", type=int, default=2)
     ap.add_argument("--7s-stride", dest="s7_stride", type=int, default=1)
-    ap.add_argument("--max-frames", type=int, default=80,
+    ap.add_argument("--max-frames", type=int, default=40,
                     help="frames per sequence after the stride (0 = all; default sized for 2 shared cores)")
     ap.add_argument("--voxel", type=float, default=0.01)
     ap.add_argument("--width", type=int, default=320)
@@ -173,7 +177,25 @@ def main(argv=None) -> int:
     ap.add_argument("--reuse-reference", action="store_true",
                     help="keep existing ground-truth-depth runs made with the same settings")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--merge", type=Path, nargs="+", default=None,
+                    help="only combine the results.json of earlier runs (one per sequence) into --out")
     args = ap.parse_args(argv)
+    if args.merge:
+        merged: dict = {}
+        for d in args.merge:
+            r = json.loads((d / "results.json").read_text())
+            if merged and r["model"] != merged["model"]:
+                print(f"error: {d}: made with model {r['model']}, not {merged['model']}", file=sys.stderr)
+                return 1
+            merged.setdefault("settings", r["settings"])
+            merged.setdefault("model", r["model"])
+            merged.setdefault("sequences", {}).update(r["sequences"])
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "results.json").write_text(json.dumps(merged, indent=1) + "\n")
+        table = render_table(merged)
+        (args.out / "table.md").write_text(table)
+        print(table)
+        return 0
     args.stride = {"tum": args.tum_stride, "7scenes": args.s7_stride}
     args.max_frames = args.max_frames or None
 
