@@ -1,22 +1,25 @@
 """Rendering synthetic scenes with open3d's Embree CPU ray caster, shading in numpy.
 
-Issue 7 asks for an existing renderer rather than a hand-written one. The rasterising and
-ray-tracing engine used is ``open3d.t.geometry.RaycastingScene`` (Intel Embree BVH, CPU,
+Issue 7 asks for an existing renderer rather than a hand-written one. The ray-tracing
+engine used is ``open3d.t.geometry.RaycastingScene`` (Intel Embree BVH, CPU,
 no display, no GPU): it is already a dependency of the toolkit (``open3d-cpu``, the ``3d``
 extra), installs from PyPI on every machine, and gives *exact* hit distances, triangle ids
-and barycentrics per ray. What was measured (2 shared cores, 320x240, a 2k-triangle room):
-76,800 primary rays in ~14 ms and a batch of shadow/occlusion rays in ~6 ms on one thread, so
-primary rays + 3 shadow rays per light + 4 ambient-occlusion rays + numpy shading fit well
-inside the 100 ms per image per core that 10 images/s on 2 cores needs. The alternatives
-were not better: pyrender and moderngl need OpenGL through OSMesa/EGL system packages
-(apt-get on every fresh machine, none installed here) and give depth only through a
-non-linear z-buffer (exactness then depends on near/far planes and 24-bit precision), and
-trimesh's ray interface wraps the same Embree with slower Python glue. What open3d does not
-do is shading, so the small shading model below is written here in numpy: Lambert diffuse +
-normalised Blinn-Phong specular from several point lights with cast shadows (one shadow ray
-per light per pixel, jittered over the light's disc for soft edges), ambient light times
-ray-traced ambient occlusion (cosine-weighted hemisphere rays), and emissive surfaces
-(lamps, the outdoor backdrop seen through windows).
+and barycentrics per ray. Measured here (one thread, 320x240, a 2k-triangle room): 76,800
+primary rays in ~14 ms and a batch of short shadow/occlusion rays in ~6 ms. The alternatives
+were not measured, for these reasons: pyrender and moderngl need OpenGL through OSMesa/EGL
+system packages (apt-get on every fresh machine; none is installed here) and return depth
+through a non-linear z-buffer (exactness then depends on near/far planes and 24-bit
+precision); trimesh's fast ray queries need the extra ``embreex`` package around the same
+Embree. What open3d does not do is shading, so the small shading model below is written here
+in numpy: Lambert diffuse + normalised Blinn-Phong specular from several point lights (at
+most 1-2 ceiling lights, one daylight outside a window, one lamp) with cast shadows, ambient
+light times ray-traced ambient occlusion (3 cosine-weighted hemisphere rays of 0.5 m), and
+emissive surfaces (lamps, the outdoor backdrop seen through windows). Shadow rays (jittered
+over each light's disc: soft shadows) and AO rays are cast on every other pixel
+(checkerboard) and filled in by a normalised Gaussian filter (sigma 1.3 / 1.2 px at 320 px
+width), which denoises penumbrae and AO at half the ray cost. Whole image at 320x240
+including a new room, camera search and camera response: ~0.15 s CPU
+(``benchmarks/bench_synth.py``).
 
 Depth. Primary rays are cast with the camera-frame direction ``d_c = ((u - cx)/fx,
 (v - cy)/fy, 1)`` rotated to the world, *not normalised*. open3d measures ``t_hit`` in units
@@ -50,8 +53,12 @@ def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _o3d():
-    import open3d as o3d
-
+    try:
+        import open3d as o3d
+    except ImportError:
+        raise ImportError(
+            "rgb2depth.synth renders with open3d, which is not installed: pip install 'rgb2depth[3d]' (open3d-cpu)"
+        ) from None
     return o3d
 
 
