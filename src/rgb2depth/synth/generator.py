@@ -24,6 +24,7 @@ reconstruction work; the poses share the room's world frame.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -141,7 +142,8 @@ class SynthDataset(Sequence):
     # -- rendering ----------------------------------------------------------------------------
     def scene_and_poses(self, scene_index: int) -> tuple[Scene, Renderer, list[np.ndarray]]:
         """The room and camera poses of scene ``scene_index`` (cached for trajectories)."""
-        if self._cache is not None and self._cache[0] == scene_index:
+        # the cache belongs to the process that built it (a forked DataLoader worker rebuilds)
+        if self._cache is not None and self._cache[0] == (scene_index, os.getpid()):
             return self._cache[1:]
         rng = np.random.default_rng([self.seed, scene_index, 7])
         pw = 40
@@ -153,7 +155,7 @@ class SynthDataset(Sequence):
                 pose, (p, yaw, pitch, roll) = sample_camera(rng, scene)
                 poses = [pose] if not self.trajectory else _trajectory(rng, p, yaw, pitch, roll, self.frames_per_scene)
                 if all(_good_view(renderer, q, probe, scene) for q in poses):
-                    self._cache = (scene_index, scene, renderer, poses)
+                    self._cache = ((scene_index, os.getpid()), scene, renderer, poses)
                     return scene, renderer, poses
         raise RuntimeError(f"seed {self.seed}, scene {scene_index}: no usable camera found")
 
