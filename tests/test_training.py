@@ -136,6 +136,7 @@ def test_checkpoint_contents_and_two_stage_freezing(tmp_path):
     """Two stages (coarse, then fine with coarse frozen) versus the coarse stage alone: the
     coarse weights (and BatchNorm statistics) end identical, the fine part changed only in
     stage 2; checkpoints load with weights_only and hold everything needed to resume."""
+    import test_training_plugin  # noqa: F401 - registers tiny_two_part in this process
     from rgb2depth import models
     from rgb2depth.models.io import load_model
 
@@ -255,10 +256,12 @@ def _free_port() -> int:
 
 
 def test_ddp_two_cpu_processes_end_identical(tmp_path):
-    """torchrun with two gloo processes on loopback: both ranks end with the same weights,
-    which differ from the initial ones; only rank 0 writes files."""
+    """torchrun with two gloo processes on loopback, two stages (the second with a frozen part):
+    both ranks end with the same weights, which differ from the initial ones; only rank 0
+    writes files."""
+    stages = [{"name": "coarse", "epochs": 1}, {"name": "fine", "epochs": 1, "freeze": ["coarse"]}]
     cfg_path = write_cfg(tmp_path / "ddp.yaml", tiny_cfg(tmp_path / "ddp", train={
-        **tiny_cfg(tmp_path)["train"], "ckpt_every": 0}))
+        **tiny_cfg(tmp_path)["train"], "ckpt_every": 0, "stages": stages}))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
            "--master_addr=127.0.0.1", f"--master_port={_free_port()}",
            "-m", "rgb2depth", "train", "--config", str(cfg_path)]
@@ -270,6 +273,7 @@ def test_ddp_two_cpu_processes_end_identical(tmp_path):
     assert len(d) == 2 and d[0] == d[1]
     # 24 samples / 2 ranks / batch 4 = 3 steps per epoch, 2 epochs
     assert summary["steps"] == 6
+    import test_training_plugin  # noqa: F401 - registers tiny_two_part in this process
     from rgb2depth import models
     from rgb2depth.training.trainer import params_digest
 

@@ -359,6 +359,8 @@ class Trainer:
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
+            self.net = None  # drop the previous stage's wrapper (and its gradient hooks) first
+
             self.net = DDP(model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
                            find_unused_parameters=bool(self.frozen) or st["model_stage"] is not None)
         else:
