@@ -1,0 +1,279 @@
+"""FCRN (paper 003): Table 1 parameter counts, output sizes, and fast == naive up-sampling.
+
+The naive reference here is written independently of the package: zero-unpooling by strided
+assignment into a zero tensor, then ``F.conv2d`` with the 5x5 filter (Sec. 3.1, Fig. 2a/c).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from rgb2depth.models import create
+from rgb2depth.models.upsampling import (
+    UpConv,
+    UpProjection,
+    conv3x3,
+    fast_filters,
+    interleave,
+    unpool_average,
+    unpool_zero,
+    up_fast,
+)
+
+# Table 1 of paper 003, "#params".
+TABLE1 = [
+    ("alexnet", "fc", 104.4e6),
+    ("alexnet", "upconv", 6.3e6),
+    ("vgg16", "upconv", 18.5e6),
+    ("resnet50", "fc", 359.1e6),
+    ("resnet50", "fc64x48", 73.9e6),
+    ("resnet50", "deconv", 28.5e6),
+    ("resnet50", "upconv", 43.1e6),
+    ("resnet50", "upproj", 63.6e6),
+]
+
+
+def ref_unpool(x: torch.Tensor) -> torch.Tensor:
+    n, c, h, w = x.shape
+    u = torch.zeros(n, c, 2 * h, 2 * w, dtype=x.dtype)
+    u[:, :, ::2, ::2] = x
+    return u
+
+
+def randomize_bn(module: nn.Module, seed: int = 0) -> None:
+    """Non-trivial BN statistics and affine parameters, so eval-mode folding is really tested."""
+    g = torch.Generator().manual_seed(seed)
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.3)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(1 + 0.2 * torch.randn(m.num_features, generator=g))
+            m.bias.data.copy_(0.2 * torch.randn(m.num_features, generator=g))
+
+
+@pytest.mark.parametrize("backbone,decoder,expected", TABLE1)
+def test_table1_parameter_counts(backbone, decoder, expected):
+    with torch.device("meta"):
+        model = create("fcrn", backbone=backbone, decoder=decoder)
+    n = sum(p.numel() for p in model.parameters())
+    assert abs(n / expected - 1) < 0.03, f"{backbone}/{decoder}: {n} vs {expected}"
+
+
+def test_exact_resnet_counts():
+    # ResNet-50 trunk without fc: 25,557,032 - 2048*1000 - 1000 = 23,508,032.
+    trunk = 23_508_032
+    with torch.device("meta"):
+        fc = create("fcrn", decoder="fc")
+        up = create("fcrn", decoder="upproj")
+    # "without removing the final pooling layer": 7x7/1 pool of the 8x10 map -> 2x4x2048.
+    assert sum(p.numel() for p in fc.parameters()) == trunk + 16384 * 20480 + 20480
+    # 1x1 2048->1024 + BN, then per block 2 x 5x5 (in->out) + 3x3 (out->out) + 3 BN, head 3x3.
+    dec = 2048 * 1024 + 2 * 1024
+    for cin, cout in ((1024, 512), (512, 256), (256, 128), (128, 64)):
+        dec += 2 * 25 * cin * cout + 9 * cout * cout + 3 * 2 * cout
+    dec += 64 * 9 + 1
+    assert sum(p.numel() for p in up.parameters()) == trunk + dec
+
+
+@pytest.mark.parametrize(
+    "backbone,decoder,out",
+    [
+        ("resnet50", "upproj", (128, 160)),
+        ("resnet50", "upconv", (128, 160)),
+        ("resnet50", "deconv", (128, 160)),
+        ("resnet50", "fc", (128, 160)),
+        ("resnet50", "fc64x48", (48, 64)),
+        ("alexnet", "upconv", (96, 128)),
+        ("alexnet", "fc", (96, 128)),
+        ("vgg16", "upconv", (112, 144)),
+    ],
+)
+def test_output_sizes_at_paper_input(backbone, decoder, out):
+    """Sec. 4.2: 304x228 input -> 160x128 (ResNet), 128x96 (AlexNet), 144x112 (VGG)."""
+    with torch.device("meta"):
+        model = create("fcrn", backbone=backbone, decoder=decoder)
+        y = model(torch.empty(2, 3, 228, 304))
+    assert tuple(y.shape) == (2, 1, *out)
+    assert model.meta.output == "metres" and model.meta.input_size == (228, 304)
+    assert list(model.meta.extra["output_size"]) == list(out)
+
+
+def test_unpooling_by_hand():
+    x = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
+    assert torch.equal(
+        unpool_zero(x),
+        torch.tensor([[[[1.0, 0, 2, 0], [0, 0, 0, 0], [3, 0, 4, 0], [0, 0, 0, 0]]]]),
+    )
+    # Average unpooling (paper 004 Sec. 5.4): holes = mean of the two nearest neighbours, the
+    # last row/column repeats the border.
+    assert torch.equal(
+        unpool_average(x),
+        torch.tensor([[[[1.0, 1.5, 2, 2], [2, 2.5, 3, 3], [3, 3.5, 4, 4], [3, 3.5, 4, 4]]]]),
+    )
+
+
+@pytest.mark.parametrize("impl", ["fused", "split"])
+def test_fast_upconv_equals_unpool_then_5x5(impl):
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 6, 7, dtype=torch.float64)
+    w = torch.randn(4, 5, 5, 5, dtype=torch.float64)
+    b = torch.randn(4, dtype=torch.float64)
+    ref = F.conv2d(ref_unpool(x), w, b, padding=2)
+    got = up_fast(x, [w], [b], impl)[0]
+    torch.testing.assert_close(got, ref, atol=1e-12, rtol=0)
+
+
+def test_fast_filter_shapes_follow_fig3():
+    w = torch.arange(25.0).view(1, 1, 5, 5)
+    bank = fast_filters([w])  # (a, b) = (0,0), (0,1), (1,0), (1,1)
+    a = bank[0, 0]
+    assert torch.equal(a, w[0, 0][[0, 2, 4]][:, [0, 2, 4]])  # A: 3x3
+    assert torch.equal(bank[1, 0][:, 1:], w[0, 0][[0, 2, 4]][:, [1, 3]])  # B: 3x2
+    assert torch.equal(bank[2, 0][1:, :], w[0, 0][[1, 3]][:, [0, 2, 4]])  # C: 2x3
+    assert torch.equal(bank[3, 0][1:, 1:], w[0, 0][[1, 3]][:, [1, 3]])  # D: 2x2
+    assert bank[1, 0][:, 0].abs().sum() == 0 and bank[3, 0][0].abs().sum() == 0
+    # 9 + 6 + 6 + 4 = 25 taps: each 5x5 weight is used exactly once.
+    assert int((bank != 0).sum()) == 24  # the 25 values 0..24 minus the zero at w[0, 0, 0, 0]
+
+
+def test_interleave_matches_pixel_shuffle_order():
+    y = torch.randn(2, 4 * 3, 5, 6)
+    ref = F.pixel_shuffle(y.view(2, 4, 3, 5, 6).transpose(1, 2).reshape(2, 12, 5, 6), 2)
+    assert torch.equal(interleave(y)[0], ref)
+    assert torch.equal(interleave(y.contiguous(memory_format=torch.channels_last))[0], ref)
+
+
+def test_im2col_path_equals_conv():
+    torch.manual_seed(0)
+    x = torch.randn(2, 16, 8, 10)
+    w, b = torch.randn(24, 16, 3, 3), torch.randn(24)
+    with torch.no_grad():
+        got = conv3x3(x, w, b)  # small map -> im2col + matmul
+        got_cl = conv3x3(x.contiguous(memory_format=torch.channels_last), w, b)
+    ref = F.conv2d(x, w, b, padding=1)
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got_cl, ref, atol=1e-5, rtol=1e-5)
+
+
+def _grads(module, x):
+    y = module(x)
+    loss = (y * torch.linspace(-1, 1, y.numel()).view_as(y)).sum()
+    return y, torch.autograd.grad(loss, [x, *module.parameters()])
+
+
+@pytest.mark.parametrize("cls", [UpConv, UpProjection])
+@pytest.mark.parametrize("impl", ["fused", "split"])
+@pytest.mark.parametrize("train", [False, True])
+def test_fast_block_equals_naive(cls, impl, train):
+    torch.manual_seed(1)
+    naive = cls(12, 8, fast=False)
+    randomize_bn(naive)
+    fast = cls(12, 8, fast=True, impl=impl)
+    assert list(fast.state_dict()) == list(naive.state_dict())  # drop-in: same parameters
+    fast.load_state_dict(naive.state_dict())
+    naive.train(train)
+    fast.train(train)
+    # 20x24 = 480 pixels takes the convolution path, 6x7 the im2col path (under no_grad).
+    for size in ((6, 7), (20, 24)):
+        x = torch.randn(3, 12, *size, requires_grad=True)
+        yn, gn = _grads(naive, x)
+        yf, gf = _grads(fast, x)
+        assert (yn - yf).abs().max() < 1e-5
+        for a, b in zip(gn, gf, strict=True):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4 * float(a.abs().max()))
+        if not train:
+            with torch.no_grad():  # the cached, BN-folded inference path
+                assert (naive(x) - fast(x)).abs().max() < 1e-5
+                assert (naive(x) - fast(x)).abs().max() < 1e-5  # second call: from the cache
+    if train:  # BN running statistics updated identically
+        for (k, a), b in zip(naive.state_dict().items(), fast.state_dict().values(), strict=True):
+            torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=k)
+
+
+def test_fast_cache_follows_weight_updates():
+    torch.manual_seed(2)
+    naive, fast = UpProjection(6, 4, fast=False).eval(), UpProjection(6, 4, fast=True).eval()
+    fast.load_state_dict(naive.state_dict())
+    x = torch.randn(1, 6, 5, 5)
+    with torch.no_grad():
+        before = fast(x)
+        for m in (naive, fast):  # an optimiser step / load_state_dict changes tensors in place
+            m.conv1.weight.add_(0.1)
+            m.bn_proj.running_var.mul_(2.0)
+        assert (fast(x) - before).abs().max() > 1e-3
+        assert (fast(x) - naive(x)).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("decoder", ["upproj", "upconv"])
+@pytest.mark.parametrize("train", [False, True])
+def test_whole_fcrn_fast_equals_naive(decoder, train):
+    torch.manual_seed(3)
+    widths = (256, 128, 64, 32, 16)  # narrower decoder than Fig. 1 to keep the test light
+    naive = create("fcrn", decoder=decoder, fast=False, widths=widths)
+    randomize_bn(naive)
+    fast = create("fcrn", decoder=decoder, fast=True, widths=widths)
+    assert list(fast.state_dict()) == list(naive.state_dict())
+    fast.load_state_dict(naive.state_dict())
+    naive.train(train)
+    fast.train(train)
+    x = torch.rand(2, 3, 64, 96)
+    torch.manual_seed(7)  # same dropout mask in train mode
+    yn = naive(x)
+    torch.manual_seed(7)
+    yf = fast(x)
+    assert yn.shape == yf.shape == (2, 1, 32, 48)
+    assert (yn - yf).abs().max() < 1e-5 * max(1.0, float(yn.detach().abs().max()))
+
+
+def test_dropout_precedes_final_conv():
+    model = create("fcrn")
+    dec = model.decoder
+    names = [n for n, _ in dec.named_children()]
+    assert names[-2:] == ["dropout", "head"] and isinstance(dec.dropout, nn.Dropout)
+    assert dec.dropout.p == 0.5 and dec.head.out_channels == 1 and dec.head.kernel_size == (3, 3)
+    model.eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model(x), model(x))  # eval: no dropout
+
+
+def test_fc_variant_resizes_input_and_has_fixed_output():
+    torch.manual_seed(0)
+    model = create("fcrn", backbone="alexnet", decoder="fc").eval()
+    assert model.meta.output_scale is None
+    with torch.no_grad():
+        y1 = model(torch.rand(1, 3, 100, 140))
+        x = torch.rand(1, 3, 228, 304)
+        y2 = model(x)
+        ref = model.decoder(model.backbone.forward_features(model.normalize(x)))
+    assert y1.shape == y2.shape == (1, 1, 96, 128)
+    torch.testing.assert_close(y2, ref)
+
+
+def test_pretrained_backbone_from_path(tmp_path):
+    from rgb2depth.models.backbones import alexnet
+
+    sd = alexnet().state_dict()  # torchvision layout, checked in test_backbones.py
+    path = tmp_path / "alexnet.pth"
+    torch.save(sd, path)
+    model = create("fcrn", backbone="alexnet", decoder="upconv", pretrained=str(path))
+    for k, v in model.backbone.state_dict().items():
+        assert torch.equal(v, sd[k])
+
+
+def test_channels_last_and_bad_input():
+    torch.manual_seed(0)
+    model = create("fcrn").eval()
+    x = torch.rand(1, 3, 70, 90)
+    with torch.no_grad():
+        y = model(x)
+        y_cl = model.to(memory_format=torch.channels_last)(x.contiguous(memory_format=torch.channels_last))
+    assert y.shape == (1, 1, 48, 48)  # 16 * ceil(70/32), 16 * ceil(90/32)
+    torch.testing.assert_close(y_cl, y, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="RGB batch"):
+        model(torch.rand(1, 1, 64, 64))
+    with pytest.raises(ValueError, match="unknown FCRN decoder"):
+        create("fcrn", decoder="bilinear")
