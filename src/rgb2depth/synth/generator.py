@@ -70,7 +70,8 @@ class SynthDataset(Sequence):
     Options: ``trajectory`` (bool), ``frames_per_scene`` (int, trajectory mode),
     ``sensor_noise`` (bool: Kinect-like holes and noise, see ``synth.sensor``),
     ``intrinsics`` (Intrinsics or ``"fx,fy,cx,cy"``), ``ao_samples`` (ambient-occlusion rays per
-    pixel), ``threads`` (ray-casting threads; 1 suits data-loader workers).
+    pixel), ``threads`` (ray-casting threads; 1 suits data-loader workers), ``min_depth`` /
+    ``max_depth`` (the sensor's range with ``sensor_noise``; default 0.5 / 6.0 m).
     """
 
     def __init__(
