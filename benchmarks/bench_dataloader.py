@@ -41,7 +41,7 @@ def time_loader(ds, workers: int, batch: int, batches: int, passes: int) -> list
     return rates
 
 
-def time_training(batch: int, steps: int, size=(240, 320)) -> list[float] | None:
+def time_training(batch: int, steps: int, size=(240, 320), warmup: int = 3) -> list[float] | None:
     import torch
 
     from rgb2depth import losses, models
@@ -72,7 +72,7 @@ def time_training(batch: int, steps: int, size=(240, 320)) -> list[float] | None
         loss.backward()
         opt.step()
 
-    for _ in range(3):
+    for _ in range(warmup):
         step()
     rates = []
     for _ in range(steps):
@@ -90,6 +90,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10, help="timed training steps")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads for the training step")
     ap.add_argument("--workers", type=int, nargs="*", default=[0, 1, 2])
+    ap.add_argument("--warmup", type=int, default=3, help="untimed training steps first")
+    ap.add_argument("--train-only", action="store_true", help="only the training-step measurement")
     args = ap.parse_args()
 
     import cv2
@@ -101,6 +103,8 @@ def main() -> None:
 
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
+    if args.train_only:
+        args.workers = []
     root = shared_data_dir()
     if root is None or not (root / "tum" / "rgbd_dataset_freiburg1_rpy").is_dir():
         raise SystemExit("the TUM sequence ../shared/data/tum/rgbd_dataset_freiburg1_rpy is absent")
@@ -111,7 +115,7 @@ def main() -> None:
     tf = transforms.build(cfg, train=True, size=(240, 320))
     print(f"TUM fr1/rpy: {len(src)} pairs; {tf}; batch {args.batch}; cpu_count {os.cpu_count()}")
     results = {}
-    for mode in ("decode", "reduce2", "cache"):
+    for mode in ("decode", "reduce2", "cache") if args.workers else ():
         ds = DepthDataset(src_reduced if mode == "reduce2" else src, tf, seed=0,
                           cache_size=(240, 320) if mode == "cache" else None)
         if mode == "cache":
@@ -125,7 +129,7 @@ def main() -> None:
             results[(mode, w)] = r
             print(f"loader {mode:6s} workers={w}: median {statistics.median(r):6.1f} images/s, best {max(r):6.1f}")
     torch.set_num_threads(args.threads)
-    tr = time_training(args.batch, args.steps)
+    tr = time_training(args.batch, args.steps, warmup=args.warmup)
     if tr is not None:
         print(f"unet_realtime train step (batch {args.batch}, 240x320, {args.threads} threads): "
               f"median {statistics.median(tr):6.1f} images/s, best {max(tr):6.1f}")
