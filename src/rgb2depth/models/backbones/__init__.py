@@ -88,6 +88,32 @@ def load_pretrained(
     return module
 
 
+class AdaptiveAvgPool2d(nn.AdaptiveAvgPool2d):
+    """``nn.AdaptiveAvgPool2d`` that also exports to ONNX when the sizes do not divide.
+
+    The ONNX exporter only handles adaptive pooling whose output size divides the input size
+    (AlexNet's 6x6 pool on a small image does not); the same bins written as two averaging
+    matrices, ``P_h @ x @ P_w^T``, are exact and export as MatMul. No parameters, so state_dict
+    keys are unchanged.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        oh, ow = (self.output_size, self.output_size) if isinstance(self.output_size, int) else self.output_size
+        h, w = x.shape[-2:]
+        if (h % oh == 0 and w % ow == 0) or not torch.jit.is_tracing():
+            return super().forward(x)
+        return _pool_matrix(oh, h, x) @ x @ _pool_matrix(ow, w, x).t()
+
+
+def _pool_matrix(out: int, size: int, like: torch.Tensor) -> torch.Tensor:
+    """(out, size) matrix averaging PyTorch's adaptive bins [floor(i*size/out), ceil((i+1)*size/out))."""
+    m = torch.zeros(out, size, dtype=like.dtype, device=like.device)
+    for i in range(out):
+        a, b = (i * size) // out, -(-(i + 1) * size // out)
+        m[i, a:b] = 1.0 / (b - a)
+    return m
+
+
 from rgb2depth.models.backbones.alexnet import AlexNet, alexnet  # noqa: E402
 from rgb2depth.models.backbones.resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet50  # noqa: E402
 from rgb2depth.models.backbones.vgg import VGG, vgg16  # noqa: E402

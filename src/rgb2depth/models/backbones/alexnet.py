@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from rgb2depth.models.backbones import PretrainedArg, load_pretrained
+from rgb2depth.models.backbones import AdaptiveAvgPool2d, PretrainedArg, load_pretrained
 
 URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
 
@@ -46,7 +46,7 @@ class AlexNet(nn.Module):
         self.stage_channels = (64, 192, 256, 256)
         self.stage_strides = (4, 8, 16, 32)
         if include_top:
-            self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
+            self.avgpool = AdaptiveAvgPool2d((6, 6))
             self.classifier = nn.Sequential(
                 nn.Dropout(dropout),
                 nn.Linear(256 * 6 * 6, 4096),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from rgb2depth.models.backbones import PretrainedArg, load_pretrained
+from rgb2depth.models.backbones import AdaptiveAvgPool2d, PretrainedArg, load_pretrained
 
 URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
 
@@ -42,7 +42,7 @@ class VGG(nn.Module):
         self.stage_channels = (64, 128, 256, 512, 512)
         self.stage_strides = (2, 4, 8, 16, 32)
         if include_top:
-            self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+            self.avgpool = AdaptiveAvgPool2d((7, 7))
             self.classifier = nn.Sequential(
                 nn.Linear(512 * 7 * 7, 4096),
                 nn.ReLU(inplace=True),
