@@ -126,9 +126,8 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, hwm())
 
 
 def memory_12mp(model: str, tmp: Path) -> dict:
-    from PIL import Image
-
     import cv2
+    from PIL import Image
 
     big = tmp / "photo_12mp.jpg"
     # made at 1/4 size and enlarged in uint8, so that this (parent) process stays small
