@@ -65,13 +65,7 @@ def list_models(verbose: bool = typer.Option(False, "--verbose", "-v", help="Sho
 
 def _register() -> None:
     for name, module, func in COMMANDS:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:  # TODO(integration): make strict once all parts land
-            if e.name != module:
-                raise
-            continue
-        app.command(name)(getattr(mod, func))
+        app.command(name)(getattr(importlib.import_module(module), func))
 
 
 _register()

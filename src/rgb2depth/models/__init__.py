@@ -29,12 +29,7 @@ def _load_families() -> None:
     if _loaded:
         return
     for mod in _FAMILY_MODULES:
-        full = f"rgb2depth.models.{mod}"
-        try:
-            importlib.import_module(full)
-        except ModuleNotFoundError as e:  # TODO(integration): strict once every family exists
-            if e.name != full:
-                raise
+        importlib.import_module(f"rgb2depth.models.{mod}")
     _loaded = True
 
 

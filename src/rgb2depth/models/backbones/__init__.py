@@ -114,6 +114,39 @@ def _pool_matrix(out: int, size: int, like: torch.Tensor) -> torch.Tensor:
     return m
 
 
+class SequentialBackbone(nn.Module):
+    """Shared by VGG and AlexNet: a ``features`` Sequential, ``avgpool`` and ``classifier``.
+
+    Subclasses set ``features``, ``avgpool``, ``classifier`` (when ``include_top``),
+    ``include_top`` and ``stage_indices`` (indices into ``features`` whose outputs are stages).
+    """
+
+    features: nn.Sequential
+    stage_indices: tuple[int, ...]
+    include_top: bool
+
+    def forward_features(
+        self, x: torch.Tensor, return_stages: bool = False
+    ) -> torch.Tensor | list[torch.Tensor]:
+        """Output of ``features``, or the outputs at ``stage_indices`` (one per stride)."""
+        if not return_stages:
+            return self.features(x)
+        out = []
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in self.stage_indices:
+                out.append(x)
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.include_top:
+            raise RuntimeError(
+                f"this {type(self).__name__} was built with include_top=False; use forward_features"
+            )
+        x = self.avgpool(self.features(x))
+        return self.classifier(torch.flatten(x, 1))
+
+
 from rgb2depth.models.backbones.alexnet import AlexNet, alexnet  # noqa: E402
 from rgb2depth.models.backbones.resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet50  # noqa: E402
 from rgb2depth.models.backbones.vgg import VGG, vgg16  # noqa: E402
@@ -130,3 +163,4 @@ __all__ = [
     "resnet50",
     "vgg16",
 ]
+

@@ -10,15 +10,19 @@ FC 4096->4096 - ReLU - FC 4096->1000. Convolution indices in ``features``: 0, 3,
 
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
 
-from rgb2depth.models.backbones import AdaptiveAvgPool2d, PretrainedArg, load_pretrained
+from rgb2depth.models.backbones import (
+    AdaptiveAvgPool2d,
+    PretrainedArg,
+    SequentialBackbone,
+    load_pretrained,
+)
 
 URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
 
 
-class AlexNet(nn.Module):
+class AlexNet(SequentialBackbone):
     """AlexNet trunk (``features``) with an optional ImageNet head (``avgpool``, ``classifier``)."""
 
     def __init__(self, num_classes: int = 1000, include_top: bool = True, dropout: float = 0.5) -> None:
@@ -56,25 +60,6 @@ class AlexNet(nn.Module):
                 nn.ReLU(inplace=True),
                 nn.Linear(4096, num_classes),
             )
-
-    def forward_features(
-        self, x: torch.Tensor, return_stages: bool = False
-    ) -> torch.Tensor | list[torch.Tensor]:
-        """Output of ``features`` (pool5, stride ~32), or the stage list described above."""
-        if not return_stages:
-            return self.features(x)
-        out = []
-        for i, layer in enumerate(self.features):
-            x = layer(x)
-            if i in self.stage_indices:
-                out.append(x)
-        return out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.include_top:
-            raise RuntimeError("this AlexNet was built with include_top=False; use forward_features")
-        x = self.avgpool(self.features(x))
-        return self.classifier(torch.flatten(x, 1))
 
 
 def alexnet(pretrained: PretrainedArg = None, include_top: bool = True, num_classes: int = 1000) -> AlexNet:

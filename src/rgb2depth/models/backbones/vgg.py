@@ -9,10 +9,14 @@ ReLU - Dropout - FC 4096->4096 - ReLU - Dropout - FC 4096->1000 (indices 0, 3, 6
 
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
 
-from rgb2depth.models.backbones import AdaptiveAvgPool2d, PretrainedArg, load_pretrained
+from rgb2depth.models.backbones import (
+    AdaptiveAvgPool2d,
+    PretrainedArg,
+    SequentialBackbone,
+    load_pretrained,
+)
 
 URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
 
@@ -20,7 +24,7 @@ URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
 CFG_D = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
 
-class VGG(nn.Module):
+class VGG(SequentialBackbone):
     """VGG trunk (``features``) with an optional ImageNet head (``avgpool``, ``classifier``)."""
 
     def __init__(self, cfg=CFG_D, num_classes: int = 1000, include_top: bool = True, dropout: float = 0.5) -> None:
@@ -59,25 +63,6 @@ class VGG(nn.Module):
             elif isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, 0, 0.01)
                 nn.init.zeros_(m.bias)
-
-    def forward_features(
-        self, x: torch.Tensor, return_stages: bool = False
-    ) -> torch.Tensor | list[torch.Tensor]:
-        """Output of ``features`` (pool5, stride 32), or the five pool outputs."""
-        if not return_stages:
-            return self.features(x)
-        out = []
-        for i, layer in enumerate(self.features):
-            x = layer(x)
-            if i in self.stage_indices:
-                out.append(x)
-        return out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.include_top:
-            raise RuntimeError("this VGG was built with include_top=False; use forward_features")
-        x = self.avgpool(self.features(x))
-        return self.classifier(torch.flatten(x, 1))
 
 
 def vgg16(pretrained: PretrainedArg = None, include_top: bool = True, num_classes: int = 1000) -> VGG:
