@@ -21,6 +21,9 @@ import numpy as np
 
 from rgb2depth.geometry.camera import Intrinsics
 
+# TUM's associate.py algorithm lives with the other trajectory tools; re-exported here.
+from rgb2depth.geometry.trajectory import associate
+
 from .base import Source, make_sample
 from .depth_io import DataError, read_depth_png, read_rgb, reduce_depth
 from .poses import Trajectory, read_trajectory
@@ -51,30 +54,6 @@ def read_file_list(path: str | Path) -> list[tuple[float, str]]:
             raise DataError(path, f"line {ln}: bad timestamp {t[0]!r}") from None
     return out
 
-
-def associate(a: np.ndarray, b: np.ndarray, max_difference: float = 0.02, offset: float = 0.0) -> list[tuple[int, int]]:
-    """Index pairs (i, j) with |a[i] - (b[j] + offset)| < max_difference, greedy by gap, each
-    index used once, sorted by i (the algorithm of TUM's associate.py)."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64) + offset
-    order = np.argsort(b)
-    bs = b[order]
-    cands = []
-    for i, t in enumerate(a):
-        lo = np.searchsorted(bs, t - max_difference, side="left")
-        hi = np.searchsorted(bs, t + max_difference, side="right")
-        for k in range(lo, hi):
-            d = abs(t - bs[k])
-            if d < max_difference:
-                cands.append((d, i, int(order[k])))
-    cands.sort()
-    used_a, used_b, pairs = set(), set(), []
-    for _, i, j in cands:
-        if i not in used_a and j not in used_b:
-            used_a.add(i)
-            used_b.add(j)
-            pairs.append((i, j))
-    return sorted(pairs)
 
 
 def tum_intrinsics(root: Path, width: int = 640, height: int = 480) -> Intrinsics | None:
