@@ -153,3 +153,17 @@ def test_gray_model_gets_luma():
     x[:, 0] = 1.0  # pure red: ITU-R 601 luma 0.299
     y = predict_metres(GrayModel(), x)
     assert torch.allclose(y, torch.full_like(y, 1.0 + 2 * 0.299), atol=1e-6)
+
+
+def test_evaluate_default_name_loads_the_shipped_weights():
+    """``evaluate default`` scores the packaged model, not an untrained one."""
+    import torch
+
+    from rgb2depth.evaluation.evaluate import load_any_model
+    from rgb2depth.inference.api import default_weights_path
+
+    model, info = load_any_model("default")
+    assert info["file"] == str(default_weights_path())
+    shipped = torch.load(default_weights_path(), weights_only=True)["state_dict"]
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, shipped[k]), k

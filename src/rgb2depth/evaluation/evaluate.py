@@ -187,11 +187,13 @@ def resolve_dataset_spec(name: str | None, args: Sequence[str] = ()) -> dict:
 
 
 def load_any_model(name_or_path: str, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
-    """A model file / training checkpoint path, or a registered model name (untrained)."""
+    """``"default"`` (the shipped weights), a model file / training checkpoint path, or a
+    registered model name (untrained)."""
     from rgb2depth import models
+    from rgb2depth.inference.api import default_weights_path
     from rgb2depth.models.io import load_model
 
-    p = Path(name_or_path)
+    p = default_weights_path() if name_or_path == "default" else Path(name_or_path)
     if p.suffix in (".pt", ".pth") or p.exists():
         model = load_model(p, map_location=device)
         info = dict(getattr(model, "rgb2depth_info", {}) or {})
