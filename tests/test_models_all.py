@@ -16,9 +16,6 @@ from rgb2depth.models import ModelMeta, create, names, to_metres
 ALL = names()
 SIZE = (96, 128)
 HEAVY = 20_000_000
-# ONNX Runtime aborts the whole process (SIGFPE while building the session) on this export;
-# skipped so the suite survives. TODO: find which node (AlexNet head pooling at 96x128?).
-ORT_CRASH = {"alexnet_depth": "ONNX Runtime raises SIGFPE loading this graph (under investigation)"}
 
 
 def _param_count(name: str) -> int:
@@ -30,8 +27,6 @@ def _onnx_params():
     out = []
     for n in ALL:
         marks = [pytest.mark.slow] if _param_count(n) > HEAVY else []
-        if n in ORT_CRASH:
-            marks.append(pytest.mark.skip(reason=ORT_CRASH[n]))
         out.append(pytest.param(n, marks=marks, id=n))
     return out
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -107,11 +108,13 @@ class AdaptiveAvgPool2d(nn.AdaptiveAvgPool2d):
 
 def _pool_matrix(out: int, size: int, like: torch.Tensor) -> torch.Tensor:
     """(out, size) matrix averaging PyTorch's adaptive bins [floor(i*size/out), ceil((i+1)*size/out))."""
-    m = torch.zeros(out, size, dtype=like.dtype, device=like.device)
+    # Built in numpy, so that tracing records one constant: indexed assignment on a tensor
+    # becomes index_put nodes, on which torch's ONNX exporter crashed (SIGFPE) for small maps.
+    m = np.zeros((out, int(size)), dtype=np.float64)
     for i in range(out):
-        a, b = (i * size) // out, -(-(i + 1) * size // out)
+        a, b = (i * int(size)) // out, -(-(i + 1) * int(size) // out)
         m[i, a:b] = 1.0 / (b - a)
-    return m
+    return torch.from_numpy(m).to(dtype=like.dtype, device=like.device)
 
 
 class SequentialBackbone(nn.Module):
