@@ -40,7 +40,15 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
+import cv2
+
 from .base import DATASETS, Concat, DataError, Source, Subset, concat, make_sample, split, subset
+
+# DataLoader workers are forked. If OpenCV's internal thread pool was used before the fork, a
+# forked worker can inherit a held pool lock and deadlock in its first parallel cv2 call (seen
+# here: a worker stuck in cv2.warpAffine). Data work runs on one core per worker anyway, so
+# OpenCV's own threading is switched off for the process.
+cv2.setNumThreads(0)
 
 _LAZY = {
     "tum": ("rgb2depth.data.tum", "TUMSequence"),
