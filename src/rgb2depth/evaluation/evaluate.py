@@ -113,7 +113,7 @@ def evaluate_dataset(
     Returns ``{"metrics": {key: float}, "result": MetricAccumulator.compute(), "per_image":
     [...], "images": [{"rgb", "gt", "pred", "id"}] (first ``keep_images``), "time_s"}``.
     """
-    from rgb2depth.metrics import METRIC_KEYS, MetricAccumulator
+    from rgb2depth.metrics import MetricAccumulator
 
     was_training = model.training
     model.eval()
@@ -150,15 +150,7 @@ def evaluate_dataset(
         if bar is not None:
             bar.close()
         model.train(was_training)
-    result = acc.compute()
-    return {
-        "metrics": {k: float(result[k]) for k in METRIC_KEYS},
-        "result": result,
-        "per_image": acc.per_image,
-        "skipped": list(acc.skipped),
-        "images": images,
-        "time_s": time.perf_counter() - t0,
-    }
+    return _summary(acc, images, t0)
 
 
 def build_eval_dataset(spec: dict, size: tuple[int, int] | None = None, augment: dict | None = None):
@@ -233,7 +225,7 @@ def evaluate_predictions(
     """
     import cv2
 
-    from rgb2depth.metrics import METRIC_KEYS, MetricAccumulator
+    from rgb2depth.metrics import MetricAccumulator
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -273,13 +265,20 @@ def evaluate_predictions(
     if acc.count == 0:
         raise ValueError(f"{folder}: no prediction could be scored ({len(errors)} errors; first: "
                          f"{errors[0] if errors else '-'})")
+    return _summary(acc, images, t0, errors=errors)
+
+
+def _summary(acc, images: list[dict], t0: float, **extra) -> dict:
+    """The result dict both evaluation paths return (model run or saved predictions)."""
+    from rgb2depth.metrics import METRIC_KEYS
+
     result = acc.compute()
     return {
         "metrics": {k: float(result[k]) for k in METRIC_KEYS},
         "result": result,
         "per_image": acc.per_image,
         "skipped": list(acc.skipped),
-        "errors": errors,
+        **extra,
         "images": images,
         "time_s": time.perf_counter() - t0,
     }
