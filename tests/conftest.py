@@ -38,3 +38,16 @@ def require(path):
     if not path.exists():
         pytest.skip(f"{path} is absent from the shared data folder")
     return path
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    """An untrained ``unet_realtime`` saved as a model file (seeded): plumbing tests of the
+    commands that take ``--model PATH``."""
+    from rgb2depth import models
+    from rgb2depth.models.io import save_model
+
+    torch.manual_seed(0)
+    p = tmp_path_factory.mktemp("model") / "unet.pt"
+    save_model(models.create("unet_realtime"), p)
+    return p

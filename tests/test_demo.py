@@ -7,30 +7,20 @@ import json
 import cv2
 import numpy as np
 import pytest
-import torch
 import typer
 from PIL import Image
 from typer.testing import CliRunner
 
 from rgb2depth import demo as demo_mod
-from rgb2depth import models, paths
+from rgb2depth import paths
 from rgb2depth.geometry.pointcloud import read_ply
 from rgb2depth.inference import api
 from rgb2depth.inference.api import load
-from rgb2depth.models.io import save_model
 
 app = typer.Typer()
 app.command("demo")(demo_mod.demo)
 app.command("noop")(lambda: None)
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    torch.manual_seed(0)
-    p = tmp_path_factory.mktemp("model") / "unet.pt"
-    save_model(models.create("unet_realtime"), p)
-    return p
 
 
 def run(*args):

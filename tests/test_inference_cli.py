@@ -10,7 +10,6 @@ import math
 
 import cv2
 import numpy as np
-import pytest
 import torch
 import typer
 from PIL import Image
@@ -21,20 +20,11 @@ from rgb2depth.geometry.camera import DEFAULT_HFOV_DEG
 from rgb2depth.geometry.pointcloud import read_ply
 from rgb2depth.inference import cli
 from rgb2depth.inference.api import load
-from rgb2depth.models.io import save_model
 
 app = typer.Typer()
 app.command("predict")(cli.predict)
 app.command("benchmark")(cli.benchmark)
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    torch.manual_seed(0)
-    p = tmp_path_factory.mktemp("model") / "unet.pt"
-    save_model(models.create("unet_realtime"), p)
-    return p
 
 
 def rgb(h, w, seed=0):
