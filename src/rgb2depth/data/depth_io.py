@@ -40,6 +40,19 @@ def _check_exists(path: Path) -> None:
 _REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 
 
+def read_mat(path: str | Path, missing: str = "file not found") -> dict:
+    """Variables of a MATLAB v5 ``.mat`` file (scipy), with one-line errors naming the file."""
+    import scipy.io
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, missing)
+    try:
+        return scipy.io.loadmat(path)
+    except Exception as e:  # scipy raises several types for bad files
+        raise DataError(path, f"cannot read MATLAB file: {e}") from None
+
+
 def read_rgb(path: str | Path, reduce: int = 1) -> np.ndarray:
     """An 8-bit colour image as HxWx3 uint8 RGB (grayscale files are replicated to 3 channels).
 

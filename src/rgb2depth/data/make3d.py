@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from .base import Source, make_sample
-from .depth_io import DataError, read_rgb
+from .depth_io import DataError, read_mat, read_rgb
 from .transforms import _resample_depth
 
 MAKE3D_SIZE = (345, 460)
@@ -25,15 +25,8 @@ MAKE3D_MAX = 70.0
 
 
 def read_make3d_depth(path: str | Path, channel: str = "d") -> np.ndarray:
-    import scipy.io
-
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "file not found")
-    try:
-        m = scipy.io.loadmat(path)
-    except Exception as e:  # scipy raises several types for bad files
-        raise DataError(path, f"cannot read MATLAB file: {e}") from None
+    m = read_mat(path)
     if "Position3DGrid" not in m:
         raise DataError(path, "no 'Position3DGrid' variable (not a Make3D depth file)")
     g = np.asarray(m["Position3DGrid"])

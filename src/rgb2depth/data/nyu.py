@@ -38,6 +38,7 @@ from .depth_io import (
     DataError,
     mask_min_max,
     nyu_raw_to_metres,
+    read_mat,
     read_pgm_le16,
     read_raw,
     read_rgb,
@@ -132,15 +133,8 @@ class NYULabeled(Source):
 
 def read_nyu_splits(path: str | Path) -> dict[str, list[int]]:
     """``splits.mat`` -> {"train": [...795], "test": [...654]} (1-based, as stored)."""
-    import scipy.io
-
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "file not found (the official NYU split file)")
-    try:
-        m = scipy.io.loadmat(path)
-    except Exception as e:  # scipy raises several types for bad files
-        raise DataError(path, f"cannot read MATLAB file: {e}") from None
+    m = read_mat(path, "file not found (the official NYU split file)")
     try:
         return {"train": m["trainNdxs"].ravel().astype(int).tolist(), "test": m["testNdxs"].ravel().astype(int).tolist()}
     except KeyError as e:
