@@ -13,14 +13,17 @@ import torch.nn.functional as F
 
 from rgb2depth.models import create
 from rgb2depth.models.upsampling import (
+    GEMM_MAX_PIXELS,
     UpConv,
     UpProjection,
-    conv3x3,
     fast_filters,
     interleave,
+    phase_filters,
+    phase_matrices,
     unpool_average,
     unpool_zero,
     up_fast,
+    up_phases,
 )
 
 # Table 1 of paper 003, "#params".
@@ -146,16 +149,25 @@ def test_interleave_matches_pixel_shuffle_order():
     assert torch.equal(interleave(y.contiguous(memory_format=torch.channels_last))[0], ref)
 
 
-def test_im2col_path_equals_conv():
+@pytest.mark.parametrize("kind", ["gemm", "conv"])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_phase_inference_path_equals_unpool_then_5x5(kind, channels_last):
+    """The 25-tap inference path (four matrix products or four convolutions written into one
+    interleaved map) against unpool + 5x5 convolution, two weights sharing the input."""
     torch.manual_seed(0)
-    x = torch.randn(2, 16, 8, 10)
-    w, b = torch.randn(24, 16, 3, 3), torch.randn(24)
-    with torch.no_grad():
-        got = conv3x3(x, w, b)  # small map -> im2col + matmul
-        got_cl = conv3x3(x.contiguous(memory_format=torch.channels_last), w, b)
-    ref = F.conv2d(x, w, b, padding=1)
-    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(got_cl, ref, atol=1e-5, rtol=1e-5)
+    x = torch.randn(2, 6, 5, 7, dtype=torch.float64)
+    ws = [torch.randn(4, 6, 5, 5, dtype=torch.float64) for _ in range(2)]
+    b = torch.randn(8, dtype=torch.float64)
+    ref = F.conv2d(ref_unpool(x), torch.cat(ws), b, padding=2)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    filters = phase_matrices(ws) if kind == "gemm" else phase_filters(ws)
+    assert [tuple(f.shape) for f in phase_filters(ws)] == [(8, 6, 3, 3), (8, 6, 3, 2), (8, 6, 2, 3), (8, 6, 2, 2)]
+    got = up_phases(x, filters, b, groups=2)
+    assert got.shape == (2, 2, 4, 10, 14)
+    torch.testing.assert_close(torch.cat(list(got), 1), ref, atol=1e-12, rtol=0)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    assert got[0].is_contiguous(memory_format=fmt)  # the caller's memory format is kept
 
 
 def _grads(module, x):
@@ -165,7 +177,7 @@ def _grads(module, x):
 
 
 @pytest.mark.parametrize("cls", [UpConv, UpProjection])
-@pytest.mark.parametrize("impl", ["fused", "split"])
+@pytest.mark.parametrize("impl", ["auto", "fused", "split"])
 @pytest.mark.parametrize("train", [False, True])
 def test_fast_block_equals_naive(cls, impl, train):
     torch.manual_seed(1)
@@ -176,8 +188,10 @@ def test_fast_block_equals_naive(cls, impl, train):
     fast.load_state_dict(naive.state_dict())
     naive.train(train)
     fast.train(train)
-    # 20x24 = 480 pixels takes the convolution path, 6x7 the im2col path (under no_grad).
-    for size in ((6, 7), (20, 24)):
+    # Under no_grad, "auto" computes 6x7 = 42 pixels as matrix products and 24x26 = 624 (more than
+    # GEMM_MAX_PIXELS) as four convolutions.
+    assert 6 * 7 <= GEMM_MAX_PIXELS < 24 * 26
+    for size in ((6, 7), (24, 26)):
         x = torch.randn(3, 12, *size, requires_grad=True)
         yn, gn = _grads(naive, x)
         yf, gf = _grads(fast, x)

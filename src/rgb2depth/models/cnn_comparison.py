@@ -173,7 +173,7 @@ def cnn_transpose(widths: tuple[int, ...] = CNN_WIDTHS) -> PlainCNN:
 def cnn_residual(
     unpool: Unpool = "zero",
     fast: bool = True,
-    impl: FastImpl = "fused",
+    impl: FastImpl = "auto",
     pretrained: PretrainedArg = None,
     dropout: float = 0.5,
 ) -> FCRN:

@@ -108,7 +108,7 @@ class ConvDecoder(nn.Module):
         widths: tuple,
         block: str,
         fast: bool = True,
-        impl: FastImpl = "fused",
+        impl: FastImpl = "auto",
         unpool: Unpool = "zero",
         dropout: float = 0.5,
     ) -> None:
@@ -171,7 +171,7 @@ class FCRN(nn.Module):
         backbone: Backbone = "resnet50",
         decoder: Decoder = "upproj",
         fast: bool = True,
-        impl: FastImpl = "fused",
+        impl: FastImpl = "auto",
         unpool: Unpool = "zero",
         pretrained: PretrainedArg = None,
         dropout: float = 0.5,
@@ -246,7 +246,7 @@ def fcrn(
     backbone: Backbone = "resnet50",
     decoder: Decoder = "upproj",
     fast: bool = True,
-    impl: FastImpl = "fused",
+    impl: FastImpl = "auto",
     unpool: Unpool = "zero",
     pretrained: PretrainedArg = None,
     dropout: float = 0.5,
@@ -256,8 +256,9 @@ def fcrn(
 
     backbone: "resnet50" (paper's model), "alexnet", "vgg16". decoder: "fc" (ResNet FC-160x128,
     AlexNet FC), "fc64x48", "deconv", "upconv", "upproj". fast: the fast up-convolution /
-    up-projection of Figs. 2-3 (same parameters and outputs as the naive one); impl: "fused"
-    (one convolution + pixel shuffle) or "split" (four small convolutions). unpool: "zero"
+    up-projection of Figs. 2-3 (same parameters and outputs as the naive one); impl: "auto"
+    (CPU inference: the 25-tap phases; otherwise one convolution), "fused" (one convolution +
+    pixel shuffle) or "split" (four small convolutions); see :mod:`rgb2depth.models.upsampling`. unpool: "zero"
     (paper 003) or "average" (paper 004, always naive). pretrained: ImageNet backbone weights,
     a state_dict path or True (download torchvision's). dropout: before the final conv / FC.
     widths: decoder widths (1x1 reduction or None, then four block outputs).

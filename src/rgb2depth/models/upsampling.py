@@ -16,13 +16,19 @@
 
 Fast and naive blocks have the *same* parameters (``conv.weight`` is the 5x5 filter in both),
 so weights transfer between them; the fast path derives its small filters from the 5x5 one at
-run time (differentiably, so training gives the same gradients). Two fast implementations:
+run time (differentiably, so training gives the same gradients). ``impl`` chooses how:
 
-- ``impl="fused"`` (default): the four filters are zero-padded to 3x3 and stacked into one
-  convolution with 4*C_out outputs, followed by ``pixel_shuffle``. One large GEMM is far faster
-  on CPUs than four small ones (36 instead of 25 taps per 2x2 output block, vs 100 naive).
-- ``impl="split"``: the literal Fig. 3 formulation, four convolutions with 3x3, 3x2, 2x3, 2x2
-  kernels, interleaved.
+- ``"fused"``: the four filters are zero-padded to 3x3 and stacked into one convolution with
+  4*C_out outputs, then interleaved (``pixel_shuffle`` order). 36 taps per 2x2 output block
+  instead of 25, but one operator: what training, autograd and ONNX export use by default.
+- ``"split"``: the literal Fig. 3 formulation, four convolutions with 3x3, 3x2, 2x3 and 2x2
+  kernels (25 taps), interleaved.
+- ``"auto"`` (default): ``"fused"`` for training, autograd, tracing/export and non-CPU devices;
+  for CPU inference (``torch.no_grad()``), the 25-tap phases written straight into the
+  interleaved output: four oneDNN convolutions (``"split"``) on larger maps, and on small ones
+  (at most :data:`GEMM_MAX_PIXELS` input pixels: FCRN's first two blocks, 8x10 and 16x20)
+  four matrix products over a channels-last im2col, which beat oneDNN's convolutions there
+  (``benchmarks/bench_models.py``).
 
 In eval mode, BatchNorm is folded into the convolution (scale the filter, add a bias), and
 under ``torch.no_grad()`` the derived filters are cached until a parameter or buffer changes
@@ -43,12 +49,24 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 Unpool = Literal["zero", "average"]
-FastImpl = Literal["fused", "split"]
+FastImpl = Literal["auto", "fused", "split"]
 
 # Rows (or columns) of the 5x5 filter seen by output sub-position 0 and 1, as indices into the
 # 5x5 filter padded with a zero row/column at index 5 (so sub-position 1's 3-tap filter is
 # [0, w1, w3]: its first tap would fall on the row above, which the unpooling left empty).
 _PHASE_TAPS = (0, 2, 4, 5, 1, 3)
+# Without the padding: sub-position a uses 5x5 filter rows _ROWS5[a] on input rows
+# i - 1 + _NEIGHBOURS[a] (offsets into the input padded by one pixel).
+_ROWS5 = ((0, 2, 4), (1, 3))
+_NEIGHBOURS = ((0, 1, 2), (1, 2))
+_SUBPOSITIONS = ((0, 0), (0, 1), (1, 0), (1, 1))
+
+# At most this many input pixels, the inference path computes the four phases as matrix
+# products over a channels-last im2col instead of oneDNN convolutions. Measured at 228x304 on
+# 2 CPU cores (both branches of a block, median ms, matrix products / split convolutions /
+# one fused 36-tap convolution): 8x10 input, 1024 -> 2x512 channels: 28 / 39 / 91;
+# 16x20, 512 -> 2x256: 24 / 27 / 32; 32x40: 29 / 24 / 28; 64x80: 48 / 22 / 27.
+GEMM_MAX_PIXELS = 512
 
 
 def unpool_zero(x: torch.Tensor) -> torch.Tensor:
@@ -99,8 +117,19 @@ def fast_filters(weights: Sequence[torch.Tensor]) -> torch.Tensor:
 
 def split_filters(weight: torch.Tensor) -> list[torch.Tensor]:
     """Fig. 3 literally: the 3x3 (A), 3x2 (B), 2x3 (C) and 2x2 (D) filters, in (a, b) order."""
-    rows = ([0, 2, 4], [1, 3])
-    return [weight[:, :, rows[a]][:, :, :, rows[b]] for a in (0, 1) for b in (0, 1)]
+    return [weight[:, :, _ROWS5[a]][:, :, :, _ROWS5[b]] for a, b in _SUBPOSITIONS]
+
+
+def phase_filters(weights: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """The four Fig. 3 filters of G weights, stacked along output channels: (G*C, C_in, ka, kb)."""
+    per_weight = [split_filters(w) for w in weights]
+    return [torch.cat([f[k] for f in per_weight]) for k in range(4)]
+
+
+def phase_matrices(weights: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """:func:`phase_filters` as matrices (G*C, ka*kb*C_in) for a channels-last im2col (columns
+    ordered kernel row, kernel column, input channel)."""
+    return [f.permute(0, 2, 3, 1).reshape(f.shape[0], -1).contiguous() for f in phase_filters(weights)]
 
 
 def interleave(y: torch.Tensor, groups: int = 1) -> torch.Tensor:
@@ -120,28 +149,42 @@ def interleave(y: torch.Tensor, groups: int = 1) -> torch.Tensor:
     return t.reshape(groups, n, co, 2 * h, 2 * w)
 
 
-# Below this many input pixels, a 3x3 convolution runs faster as im2col + one matrix product
-# than through oneDNN on CPUs (FCRN's first block, an 8x10 map with 1024 -> 8x512 channels:
-# ~1.6x faster); tracing, scripting and autograd always see a plain convolution.
-IM2COL_MAX_PIXELS = 256
+def up_phases(
+    x: torch.Tensor, filters: Sequence[torch.Tensor], bias: torch.Tensor | None, groups: int = 1
+) -> torch.Tensor:
+    """The four sub-positions computed separately (25 taps) and written into one interleaved map.
 
-
-def conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """3x3 convolution, padding 1 (im2col + matmul for small maps on CPU: same result)."""
+    ``filters``: :func:`phase_filters` (4-D: four convolutions) or :func:`phase_matrices`
+    (2-D: four matrix products over a channels-last im2col); ``bias`` (G*C,) or None.
+    Returns (G, N, C, 2H, 2W) in the memory format of ``x``. For inference (CPU, no autograd).
+    """
     n, _, h, w = x.shape
-    if (
-        h * w > IM2COL_MAX_PIXELS
-        or x.device.type != "cpu"
-        or torch.jit.is_tracing()
-        or torch.jit.is_scripting()
-        or torch.is_grad_enabled()
-    ):
-        return F.conv2d(x, weight, bias, padding=1)
-    cols = F.unfold(x, 3, padding=1).transpose(1, 2)  # (N, H*W, C_in*9)
-    wt = weight.reshape(weight.shape[0], -1).t()
-    y = torch.matmul(cols, wt) if bias is None else torch.addmm(bias, cols.reshape(n * h * w, -1), wt)
-    y = y.reshape(n, h, w, -1).permute(0, 3, 1, 2)  # channels-last memory
-    return y if _is_channels_last(x) else y.contiguous()  # keep the caller's memory format
+    gemm = filters[0].dim() == 2
+    co = filters[0].shape[0] // groups
+    cl = _is_channels_last(x)
+    if gemm or cl:  # sub-position (a, b) of pixel (i, j) at [g, n, i, a, j, b, c]
+        out = x.new_empty(groups, n, h, 2, w, 2, co)
+    else:  # [g, n, c, i, a, j, b]
+        out = x.new_empty(groups, n, co, h, 2, w, 2)
+    xp = F.pad(x.permute(0, 2, 3, 1), (0, 0, 1, 1, 1, 1)) if gemm else F.pad(x, (1, 1, 1, 1))
+    for (a, b), f in zip(_SUBPOSITIONS, filters, strict=True):
+        if gemm:
+            cols = torch.stack([xp[:, r:r + h, s:s + w] for r in _NEIGHBOURS[a] for s in _NEIGHBOURS[b]], 3)
+            cols = cols.reshape(n * h * w, -1).t()
+            # (G*C, K) @ (K, N*H*W): MKL runs this orientation ~1.4x faster than its transpose
+            # when N*H*W is small (FCRN's first block: 28 vs 40 ms on 2 cores).
+            y = f @ cols if bias is None else torch.addmm(bias.unsqueeze(1), f, cols)
+            out[:, :, :, a, :, b] = y.view(groups, co, n, h, w).permute(0, 2, 3, 4, 1)
+        else:
+            y = F.conv2d(xp[:, :, a:, b:], f, bias)  # (N, G*C, H, W)
+            if cl:
+                out[:, :, :, a, :, b] = y.permute(0, 2, 3, 1).reshape(n, h, w, groups, co).permute(3, 0, 1, 2, 4)
+            else:
+                out[..., a, :, b] = y.view(n, groups, co, h, w).transpose(0, 1)
+    if gemm or cl:
+        res = out.view(groups, n, 2 * h, 2 * w, co).permute(0, 1, 4, 2, 3)
+        return res if cl else res.contiguous()
+    return out.view(groups, n, co, 2 * h, 2 * w)
 
 
 def _is_channels_last(x: torch.Tensor) -> bool:
@@ -163,16 +206,17 @@ def up_fast(
 ) -> torch.Tensor:
     """Zero-unpool + 5x5 conv (padding 2) of ``x`` with each weight, without the zeros (Fig. 3).
 
-    Returns (G, N, C, 2H, 2W) for G weights. ``impl="fused"``: one convolution with the
-    :func:`fast_filters` bank; ``"split"``: four convolutions per weight (3x3, 3x2, 2x3, 2x2).
+    Returns (G, N, C, 2H, 2W) for G weights. ``impl="fused"`` (or ``"auto"``): one convolution
+    with the :func:`fast_filters` bank; ``"split"``: four convolutions (3x3, 3x2, 2x3, 2x2).
+    Differentiable and traceable (the training and export path).
     """
     g = len(weights)
     biases = list(biases) if biases is not None else [None] * g
-    if impl == "fused":
+    if impl in ("fused", "auto"):
         b = None if biases[0] is None else torch.cat(biases).repeat(4)
-        return interleave(conv3x3(x, fast_filters(weights), b), g)
+        return interleave(F.conv2d(x, fast_filters(weights), b, padding=1), g)
     if impl != "split":
-        raise ValueError(f"unknown fast implementation {impl!r} (expected 'fused' or 'split')")
+        raise ValueError(f"unknown fast implementation {impl!r} (expected 'auto', 'fused' or 'split')")
     xp = F.pad(x, (1, 1, 1, 1))
     phases = [[], [], [], []]
     for w, b in zip(weights, biases, strict=True):
@@ -199,6 +243,38 @@ def _fold(weight: torch.Tensor, bias: torch.Tensor | None, bn: nn.BatchNorm2d | 
     return w, b
 
 
+def _inference_kind(impl: FastImpl, x: torch.Tensor) -> str:
+    """How an eval-mode fast block computes its 5x5 convolutions on ``x`` (see the module doc):
+    "fused" or "split" (differentiable, traceable), "phases" or "gemm" (CPU inference)."""
+    graph = torch.is_grad_enabled() or torch.jit.is_tracing() or torch.jit.is_scripting()
+    if impl == "fused" or (impl == "auto" and (graph or x.device.type != "cpu")):
+        return "fused"
+    if graph:
+        return "split"
+    if impl == "split":
+        return "phases"
+    return "gemm" if x.shape[2] * x.shape[3] <= GEMM_MAX_PIXELS else "phases"
+
+
+def _arrange(kind: str, weights: list[torch.Tensor], biases: list[torch.Tensor | None]):
+    """Filters and bias of G (BN-folded) 5x5 convolutions in the layout ``kind`` consumes."""
+    bias = None if biases[0] is None else torch.cat(biases)
+    if kind == "fused":
+        return fast_filters(weights), None if bias is None else bias.repeat(4)
+    if kind == "split":
+        return weights, biases
+    return (phase_matrices if kind == "gemm" else phase_filters)(weights), bias
+
+
+def _run(kind: str, x: torch.Tensor, filters, bias, groups: int) -> torch.Tensor:
+    """Apply what :func:`_arrange` built: (G, N, C, 2H, 2W)."""
+    if kind == "fused":
+        return interleave(F.conv2d(x, filters, bias, padding=1), groups)
+    if kind == "split":
+        return up_fast(x, filters, bias, "split")
+    return up_phases(x, filters, bias, groups)
+
+
 class _FoldCache:
     """Derived (folded / re-arranged) eval-mode filters, rebuilt when any source tensor changes.
 
@@ -210,16 +286,19 @@ class _FoldCache:
         self.key: tuple | None = None
         self.value = None
 
-    def get(self, module: nn.Module, build, x: torch.Tensor):
+    def get(self, module: nn.Module, build, x: torch.Tensor, kind: str = ""):
         if torch.is_grad_enabled() or torch.jit.is_tracing() or torch.jit.is_scripting():
             return build()
-        key = (_is_channels_last(x),) + tuple(
+        key = (kind, _is_channels_last(x)) + tuple(
             (t.data_ptr(), t._version, t.dtype, t.device, t.shape)
             for t in list(module.parameters()) + list(module.buffers())
         )
         if key != self.key:
             self.key = None
-            self.value = tuple(_like(v, x) if isinstance(v, torch.Tensor) else v for v in build())
+            self.value = tuple(
+                [_like(f, x) for f in v] if isinstance(v, list) else _like(v, x) if isinstance(v, torch.Tensor) else v
+                for v in build()
+            )
             self.key = key
         return self.value
 
@@ -232,7 +311,7 @@ class UpConv(nn.Module):
         in_channels: int,
         out_channels: int,
         fast: bool = True,
-        impl: FastImpl = "fused",
+        impl: FastImpl = "auto",
         batch_norm: bool = True,
         relu: bool = True,
         unpool: Unpool = "zero",
@@ -246,12 +325,6 @@ class UpConv(nn.Module):
         self.impl = impl
         self._cache = _FoldCache()
 
-    def _eval_filters(self):
-        w, b = _fold(self.conv.weight, self.conv.bias, self.bn)
-        if self.impl == "fused":  # pre-arranged once, then cached
-            return fast_filters([w]), None if b is None else b.repeat(4)
-        return w, b
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.fast:
             y = self.conv(unpool(x, self.unpool))
@@ -262,11 +335,14 @@ class UpConv(nn.Module):
             if self.bn is not None:
                 y = self.bn(y)
         else:
-            w, b = self._cache.get(self, self._eval_filters, x)
-            if self.impl == "fused":
-                y = interleave(conv3x3(x, w, b))[0]
-            else:
-                y = up_fast(x, [w], [b], "split")[0]
+            kind = _inference_kind(self.impl, x)
+
+            def build():
+                w, b = _fold(self.conv.weight, self.conv.bias, self.bn)
+                return _arrange(kind, [w], [b])
+
+            f, b = self._cache.get(self, build, x, kind)
+            y = _run(kind, x, f, b, 1)[0]
         return F.relu(y) if self.relu else y
 
 
@@ -283,7 +359,7 @@ class UpProjection(nn.Module):
         in_channels: int,
         out_channels: int,
         fast: bool = True,
-        impl: FastImpl = "fused",
+        impl: FastImpl = "auto",
         unpool: Unpool = "zero",
     ) -> None:
         super().__init__()
@@ -304,14 +380,6 @@ class UpProjection(nn.Module):
         a = self.bn2(self.conv2(a))
         return F.relu(a + self.bn_proj(self.proj(u)))
 
-    def _eval_filters(self):
-        w1, b1 = _fold(self.conv1.weight, None, self.bn1)
-        wp, bp = _fold(self.proj.weight, None, self.bn_proj)
-        w2, b2 = _fold(self.conv2.weight, None, self.bn2)
-        if self.impl == "fused":
-            return fast_filters([w1, wp]), torch.cat((b1, bp)).repeat(4), w2, b2
-        return (w1, wp), (b1, bp), w2, b2
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.fast:
             return self._forward_naive(x)
@@ -319,10 +387,14 @@ class UpProjection(nn.Module):
             a, p = up_fast(x, [self.conv1.weight, self.proj.weight], None, self.impl)
             a = self.bn2(self.conv2(F.relu(self.bn1(a))))
             return F.relu(a + self.bn_proj(p))
-        w, b, w2, b2 = self._cache.get(self, self._eval_filters, x)
-        if self.impl == "fused":
-            a, p = interleave(conv3x3(x, w, b), 2)
-        else:
-            a, p = up_fast(x, w, b, "split")
+        kind = _inference_kind(self.impl, x)
+
+        def build():
+            w1, b1 = _fold(self.conv1.weight, None, self.bn1)
+            wp, bp = _fold(self.proj.weight, None, self.bn_proj)
+            return (*_arrange(kind, [w1, wp], [b1, bp]), *_fold(self.conv2.weight, None, self.bn2))
+
+        w, b, w2, b2 = self._cache.get(self, build, x, kind)
+        a, p = _run(kind, x, w, b, 2)
         a = F.conv2d(F.relu(a), w2, b2, padding=1)
         return F.relu(a.add_(p)) if not torch.is_grad_enabled() else F.relu(a + p)
