@@ -198,3 +198,23 @@ def test_ate_on_real_tum_groundtruth(shared_data, tmp_path):
     noisy[:, :3, 3] += rng.normal(scale=0.02, size=len(idx))[:, None] * A[:3, 0][None, :]
     r2 = ate(gt, Trajectory(est.stamps, noisy))
     assert 0.017 < r2.rmse < 0.021
+
+
+def test_dataset_pose_reader_shares_the_parser(tmp_path):
+    """The loaders' read_trajectory parses exactly like read_tum (commas, inline comments) and
+    reports errors as one-line DataErrors naming the file and line."""
+    from rgb2depth.data import DataError
+    from rgb2depth.data.poses import read_trajectory
+
+    p = tmp_path / "gt.txt"
+    p.write_text("# header\n1.5, 1 2 3 0 0 0 2  # comma separator and a comment\n")
+    keys, rows = read_trajectory(p)
+    assert keys == [1.5] and np.allclose(rows, [[1, 2, 3, 0, 0, 0, 2]])
+    assert np.allclose(read_tum(p).poses[0][:3, 3], [1, 2, 3])
+    p.write_text("1.0 0 0 0 0 0 1\n")
+    with pytest.raises(DataError, match=r"gt.txt: line 1: expected 8 fields"):
+        read_trajectory(p)
+    p.write_text("abc 0 0 0 0 0 0 1\n")
+    with pytest.raises(DataError, match=r"gt.txt: a timestamp is not a number"):
+        read_trajectory(p)
+    assert read_trajectory(p, keyed=True)[0] == ["abc"]

@@ -23,27 +23,24 @@ def pose_matrix(t: np.ndarray, q_xyzw: np.ndarray) -> np.ndarray:
 
 def read_trajectory(path: str | Path, keyed: bool = False):
     """Rows of a TUM trajectory file. Returns ``(keys, (N,7) array tx ty tz qx qy qz qw)``;
-    keys are float timestamps, or strings when ``keyed`` (folder ``poses.txt`` uses stems)."""
+    keys are float timestamps, or strings when ``keyed`` (folder ``poses.txt`` uses stems).
+    Parsed by :func:`rgb2depth.geometry.trajectory.read_tum_rows`; errors are one-line
+    :class:`DataError` naming the file (and the line)."""
+    from rgb2depth.geometry.trajectory import TrajectoryFileError, read_tum_rows
+
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "file not found")
-    keys, rows = [], []
-    for ln, line in enumerate(path.read_text().splitlines(), 1):
-        t = line.split()
-        if not t or t[0].startswith("#"):
-            continue
-        if len(t) != 8:
-            raise DataError(path, f"line {ln}: expected 8 fields 'key tx ty tz qx qy qz qw', got {len(t)}")
-        try:
-            vals = [float(v) for v in t[1:]]
-            key = t[0] if keyed else float(t[0])
-        except ValueError:
-            raise DataError(path, f"line {ln}: not a number in {line.strip()!r}") from None
-        keys.append(key)
-        rows.append(vals)
-    if not rows:
+    try:
+        stamps, rows = read_tum_rows(path)
+        keys = stamps if keyed else [float(k) for k in stamps]
+    except TrajectoryFileError as e:
+        raise DataError(path, f"line {e.line}: {e.problem}") from None
+    except ValueError:
+        raise DataError(path, "a timestamp is not a number") from None
+    if not len(rows):
         raise DataError(path, "no poses in file")
-    return keys, np.asarray(rows, dtype=np.float64)
+    return keys, rows
 
 
 class Trajectory:

@@ -115,31 +115,50 @@ def write_tum(path, stamps, poses, header: str | None = None) -> Path:
     return path
 
 
-def read_tum(path) -> Trajectory:
-    """Read a TUM trajectory file (``stamp tx ty tz qx qy qz qw``; ``#`` comments).
+class TrajectoryFileError(ValueError):
+    """A malformed TUM trajectory file: ``path:line: problem`` on one line."""
 
-    Commas are accepted as separators too (TUM's tools accept them). A malformed line raises a
-    ValueError naming the file and the line number.
+    def __init__(self, path, line: int, problem: str) -> None:
+        self.path, self.line, self.problem = str(path), line, problem
+        super().__init__(f"{path}:{line}: {problem}")
+
+
+def read_tum_rows(path) -> tuple[list[str], np.ndarray]:
+    """Parse a TUM trajectory file: (stamps as written, (N, 7) rows ``tx ty tz qx qy qz qw``).
+
+    The one parser of the project (``read_tum`` here, the dataset loaders'
+    :func:`rgb2depth.data.poses.read_trajectory`). ``#`` starts a comment; commas are accepted
+    as separators (TUM's tools accept them). Raises FileNotFoundError, or
+    :class:`TrajectoryFileError` naming the file and line (wrong field count, a non-number, a
+    zero or non-finite quaternion).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: trajectory file not found")
-    stamps, poses = [], []
+    stamps, rows = [], []
     for i, line in enumerate(path.read_text().splitlines(), start=1):
-        line = line.split("#", 1)[0].replace(",", " ").strip()
-        if not line:
+        parts = line.split("#", 1)[0].replace(",", " ").split()
+        if not parts:
             continue
-        parts = line.split()
         if len(parts) != 8:
-            raise ValueError(f"{path}:{i}: expected 8 fields 'stamp tx ty tz qx qy qz qw', got {len(parts)}")
+            raise TrajectoryFileError(path, i, f"expected 8 fields 'stamp tx ty tz qx qy qz qw', got {len(parts)}")
         try:
-            v = np.array([float(x) for x in parts[1:]])
-            T = tum_to_pose(v)
-        except ValueError as e:
-            raise ValueError(f"{path}:{i}: {e}") from None
+            v = [float(x) for x in parts[1:]]
+        except ValueError:
+            raise TrajectoryFileError(path, i, f"not a number in {line.strip()!r}") from None
+        n = float(np.linalg.norm(v[3:7]))
+        if not np.isfinite(v[:3]).all() or not np.isfinite(n) or n < 1e-9:
+            raise TrajectoryFileError(path, i, f"quaternion {v[3:7]} has zero or non-finite norm, or the position is not finite")
         stamps.append(parts[0])
-        poses.append(T)
-    return Trajectory(stamps, np.array(poses).reshape(-1, 4, 4))
+        rows.append(v)
+    return stamps, np.asarray(rows, dtype=np.float64).reshape(-1, 7)
+
+
+def read_tum(path) -> Trajectory:
+    """Read a TUM trajectory file (``stamp tx ty tz qx qy qz qw``; ``#`` comments) into poses;
+    errors as :func:`read_tum_rows`."""
+    stamps, rows = read_tum_rows(path)
+    return Trajectory(stamps, np.array([tum_to_pose(r) for r in rows]).reshape(-1, 4, 4))
 
 
 def associate(stamps_a, stamps_b, max_difference: float = 0.02, offset: float = 0.0) -> list[tuple[int, int]]:
