@@ -280,3 +280,23 @@ def test_ddp_two_cpu_processes_end_identical(tmp_path):
     torch.manual_seed(3)
     assert params_digest(models.create("tiny_two_part")) != d[0]
     assert r.stdout.count("done: 6 steps") == 1  # rank 0 logs, rank 1 is silent
+
+
+def test_config_changing_the_loss_drops_the_base_loss_options(tmp_path):
+    """A child config that names another loss must not inherit the base loss's options (the
+    combined loss's alpha/beta/gamma made 'silog' fail); a wrong option is a one-line error."""
+    from rgb2depth.training.config import ConfigError, load_config
+    from rgb2depth.training.trainer import build_loss
+
+    (tmp_path / "base.yaml").write_text(
+        "name: b\nmodel: {name: cnn}\ndata: {train: [{name: synth, count: 1}]}\nloss: {name: combined, options: {alpha: 2.0, beta: 1.0, gamma: 5.0}}\n"
+    )
+    (tmp_path / "child.yaml").write_text("base: base.yaml\nname: c\nloss: {name: berhu}\n")
+    (tmp_path / "same.yaml").write_text("base: base.yaml\nname: s\nloss: {options: {gamma: 1.0}}\n")
+    child = load_config(tmp_path / "child.yaml")
+    assert child["loss"]["name"] == "berhu" and child["loss"]["options"] == {}
+    assert type(build_loss(child["loss"])).__name__ == "BerHuLoss"
+    same = load_config(tmp_path / "same.yaml")  # same loss: options still merge
+    assert same["loss"]["options"] == {"alpha": 2.0, "beta": 1.0, "gamma": 1.0}
+    with pytest.raises(ConfigError, match=r"'silog' with options \{'beta': 1.0\}.*beta"):
+        build_loss({"name": "silog", "options": {"beta": 1.0}})

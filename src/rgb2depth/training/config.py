@@ -130,8 +130,14 @@ class ConfigError(ValueError):
 
 
 def deep_merge(base: dict, over: dict) -> dict:
-    """``over`` on top of ``base`` (dicts merge recursively, anything else replaces)."""
+    """``over`` on top of ``base`` (dicts merge recursively, anything else replaces).
+
+    Options belong to what they configure: where ``over`` names a different ``name`` (another
+    loss, model, optimiser...), the base's ``options`` are dropped, not merged into the new one.
+    """
     out = copy.deepcopy(base)
+    if "name" in over and over["name"] != out.get("name") and isinstance(out.get("options"), dict):
+        out["options"] = {}
     for k, v in over.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = deep_merge(out[k], v)

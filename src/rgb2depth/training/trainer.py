@@ -65,8 +65,18 @@ def _resolve(name: str, registry_create, **kw):
     if ":" in name:
         from rgb2depth.training.data import _import_object
 
-        return _import_object(name)(**kw)
-    return registry_create(name, **kw)
+        factory = _import_object(name)
+    else:
+        def factory(**k):
+            return registry_create(name, **k)
+    try:
+        return factory(**kw)
+    except TypeError as e:  # a wrong option: one line naming it, not a traceback
+        if "argument" not in str(e):
+            raise
+        from rgb2depth.training.config import ConfigError
+
+        raise ConfigError(f"{name!r} with options {kw}: {e}") from None
 
 
 class WeightedLoss(nn.Module):
