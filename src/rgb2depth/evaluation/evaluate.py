@@ -41,14 +41,27 @@ def protocol_object(protocol: str, min_depth: float | None = None, max_depth: fl
     return p
 
 
+def resize_images(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize (N,C,H,W) images like OpenCV's ``INTER_AREA`` when shrinking (pixel-area
+    averaging; identical for integer factors such as 640x480 -> 96x128 or 240x320) and
+    ``INTER_LINEAR`` when enlarging: the resampling the training cache
+    (:mod:`rgb2depth.data.transforms`) and :meth:`rgb2depth.inference.DepthPredictor.predict`
+    use, so a model is evaluated on the same kind of input it was trained on and serves."""
+    size = (int(size[0]), int(size[1]))
+    if size[0] * size[1] < x.shape[-2] * x.shape[-1]:
+        return F.interpolate(x, size=size, mode="area")
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
 @torch.no_grad()
 def predict_metres(model: torch.nn.Module, image: torch.Tensor, out_size: tuple[int, int] | None = None,
                    input_size: tuple[int, int] | None = None, flip: bool = False,
                    channels_last: bool = False) -> torch.Tensor:
     """(N,C,H,W) images in [0, 1] -> (N,1,h,w) depth in metres at ``out_size`` (default H, W).
 
-    The image is resized (bilinear, antialiased) to ``input_size`` before the network when
-    given; the output is resized bilinearly to ``out_size``.
+    The image is resized to ``input_size`` before the network when given, the way training
+    and :func:`rgb2depth.inference.api.resize_rgb` do (:func:`resize_images`); the output is resized
+    bilinearly to ``out_size``.
     """
     from rgb2depth.models import to_metres
 
@@ -61,7 +74,7 @@ def predict_metres(model: torch.nn.Module, image: torch.Tensor, out_size: tuple[
         w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         x = (x * w).sum(1, keepdim=True)
     if input_size is not None and tuple(x.shape[-2:]) != tuple(input_size):
-        x = F.interpolate(x, size=tuple(input_size), mode="bilinear", align_corners=False, antialias=True)
+        x = resize_images(x, input_size)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
 
