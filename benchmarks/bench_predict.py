@@ -5,9 +5,11 @@
 
 1. Speed, per backend (torch: BN folded + channels_last; onnxruntime: all graph
    optimisations): one 320x240 JPEG file -> depth in metres at 240x320, i.e. decode +
-   preprocess + network + postprocess, excluding any file write. Protocol of paper 000
+   preprocess (resize to the model's input size) + network + postprocess, excluding any file
+   write. Protocol of paper 000
    Sec. 4.2.2: warm-up iterations, then timed iterations; median and min. The network alone
-   is timed the same way on a fresh random [0,1] tensor per iteration; overhead =
+   is timed the same way on a fresh random [0,1] tensor per iteration, at the size predict()
+   feeds it; overhead =
    (end-to-end - network) / network, from the medians.
 2. Peak resident memory (``resource.getrusage(RUSAGE_SELF).ru_maxrss``, in a fresh subprocess)
    for one 12-megapixel (4000x3000) JPEG: ``predict()`` alone, and the ``predict`` command
@@ -76,11 +78,12 @@ def speed(model: str, warmup: int, iters: int, tmp: Path) -> list[dict]:
     for backend in ("torch", "onnxruntime"):
         pred = load(model, backend=backend)
         gen = torch.Generator().manual_seed(0)
-        net_med, net_min = time_ms(pred._run.raw, warmup, iters, setup=lambda i, g=gen: torch.rand(1, 3, 240, 320, generator=g))
+        nh, nw = pred.network_size(240, 320)  # what predict() feeds the network for this image
+        net_med, net_min = time_ms(pred._run.raw, warmup, iters, setup=lambda i, g=gen, hw=(nh, nw): torch.rand(1, 3, *hw, generator=g))
         e2e_med, e2e_min = time_ms(lambda _, p=pred: p.predict(img_path), warmup, iters)
         dec_med, _ = time_ms(lambda _: read_image(img_path), 5, iters)
         rows.append({
-            "backend": backend, "e2e_median": e2e_med, "e2e_min": e2e_min, "net_median": net_med,
+            "backend": backend, "network_hw": f"{nh}x{nw}", "e2e_median": e2e_med, "e2e_min": e2e_min, "net_median": net_med,
             "net_min": net_min, "decode_median": dec_med, "fps": 1000.0 / e2e_med,
             "overhead": (e2e_med - net_med) / net_med,
         })
@@ -227,10 +230,10 @@ def main() -> None:
 
             print(f"\n## End-to-end predict, 320x240 JPEG -> 240x320 metres ({args.warmup} warm-up + "
                   f"{args.iters} timed; torch {torch.__version__}, {torch.get_num_threads()} threads)\n")
-            print("| backend | end-to-end median ms | min ms | images/s (median) | network median ms | min ms | decode ms | overhead vs network |")
-            print("|---|---|---|---|---|---|---|---|")
+            print("| backend | network input | end-to-end median ms | min ms | images/s (median) | network median ms | min ms | decode ms | overhead vs network |")
+            print("|---|---|---|---|---|---|---|---|---|")
             for r in speed(model, args.warmup, args.iters, tmp):
-                print(f"| {r['backend']} | {r['e2e_median']:.2f} | {r['e2e_min']:.2f} | {r['fps']:.1f} | "
+                print(f"| {r['backend']} | {r['network_hw']} | {r['e2e_median']:.2f} | {r['e2e_min']:.2f} | {r['fps']:.1f} | "
                       f"{r['net_median']:.2f} | {r['net_min']:.2f} | {r['decode_median']:.2f} | {100 * r['overhead']:.1f} % |")
         print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
 
