@@ -51,14 +51,16 @@ import torch.nn.functional as F
 Unpool = Literal["zero", "average"]
 FastImpl = Literal["auto", "fused", "split"]
 
-# Rows (or columns) of the 5x5 filter seen by output sub-position 0 and 1, as indices into the
-# 5x5 filter padded with a zero row/column at index 5 (so sub-position 1's 3-tap filter is
-# [0, w1, w3]: its first tap would fall on the row above, which the unpooling left empty).
-_PHASE_TAPS = (0, 2, 4, 5, 1, 3)
-# Without the padding: sub-position a uses 5x5 filter rows _ROWS5[a] on input rows
-# i - 1 + _NEIGHBOURS[a] (offsets into the input padded by one pixel).
+# Output sub-position a (row, and likewise column) of a 2x2 block uses 5x5 filter rows _ROWS5[a]
+# on input rows i - 1 + _NEIGHBOURS[a] (offsets into the input padded by one pixel).
 _ROWS5 = ((0, 2, 4), (1, 3))
 _NEIGHBOURS = ((0, 1, 2), (1, 2))
+# The same rows as indices into the 5x5 filter padded with a zero row/column at index 5, each
+# sub-position zero-padded to 3 taps (sub-position 1's filter is [0, w1, w3]: its first tap would
+# fall on the row above, which the unpooling left empty). index_select with these constant
+# indices keeps the bank's static shape, which the ONNX exporter needs (padding each phase
+# filter separately does not).
+_PHASE_TAPS = (*_ROWS5[0], 5, *_ROWS5[1])
 _SUBPOSITIONS = ((0, 0), (0, 1), (1, 0), (1, 1))
 
 # At most this many input pixels, the inference path computes the four phases as matrix
@@ -243,10 +245,16 @@ def _fold(weight: torch.Tensor, bias: torch.Tensor | None, bn: nn.BatchNorm2d | 
     return w, b
 
 
+def _building_graph() -> bool:
+    """Autograd, tracing or scripting is recording: filters must be derived as graph operations
+    (differentiable, exportable), not taken from a cache or computed by inference-only kernels."""
+    return torch.is_grad_enabled() or torch.jit.is_tracing() or torch.jit.is_scripting()
+
+
 def _inference_kind(impl: FastImpl, x: torch.Tensor) -> str:
     """How an eval-mode fast block computes its 5x5 convolutions on ``x`` (see the module doc):
     "fused" or "split" (differentiable, traceable), "phases" or "gemm" (CPU inference)."""
-    graph = torch.is_grad_enabled() or torch.jit.is_tracing() or torch.jit.is_scripting()
+    graph = _building_graph()
     if impl == "fused" or (impl == "auto" and (graph or x.device.type != "cpu")):
         return "fused"
     if graph:
@@ -287,7 +295,7 @@ class _FoldCache:
         self.value = None
 
     def get(self, module: nn.Module, build, x: torch.Tensor, kind: str = ""):
-        if torch.is_grad_enabled() or torch.jit.is_tracing() or torch.jit.is_scripting():
+        if _building_graph():
             return build()
         key = (kind, _is_channels_last(x)) + tuple(
             (t.data_ptr(), t._version, t.dtype, t.device, t.shape)
