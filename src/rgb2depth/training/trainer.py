@@ -26,6 +26,7 @@ One :class:`Trainer` runs one config (see :mod:`rgb2depth.training.config`):
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import math
@@ -67,8 +68,7 @@ def _resolve(name: str, registry_create, **kw):
 
         factory = _import_object(name)
     else:
-        def factory(**k):
-            return registry_create(name, **k)
+        factory = functools.partial(registry_create, name)
     try:
         return factory(**kw)
     except TypeError as e:  # a wrong option: one line naming it, not a traceback
