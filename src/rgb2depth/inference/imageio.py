@@ -104,6 +104,19 @@ def _pil_to_array(img, name: str) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
 
 
+def _decode_pil(img, name: str) -> np.ndarray:
+    """Decode a PIL image (file-backed or in memory) with :func:`_pil_to_array`; Pillow's
+    decoding errors become a one-line :class:`ImageReadError` naming ``name``."""
+    try:
+        img.load()
+        return _pil_to_array(img, name)
+    except ImageReadError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        msg = str(e).splitlines()[0] if str(e) else e.__class__.__name__
+        raise ImageReadError(f"{name}: truncated or corrupt image data ({msg})") from None
+
+
 def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
     """Decode an image file to an HxWx3 uint8 RGB array, oriented as displayed.
 
@@ -141,16 +154,9 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.nda
     with img:
         w, h = img.size
         check_size(w, h, name, max_pixels)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                img.load()
-                return _pil_to_array(img, name)
-        except ImageReadError:
-            raise
-        except (OSError, SyntaxError, ValueError, EOFError) as e:
-            msg = str(e).splitlines()[0] if str(e) else e.__class__.__name__
-            raise ImageReadError(f"{name}: truncated or corrupt image data ({msg})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return _decode_pil(img, name)
 
 
 def to_rgb_array(image, name: str = "<array>", max_pixels: int | None = None) -> np.ndarray:
@@ -182,13 +188,7 @@ def to_rgb_array(image, name: str = "<array>", max_pixels: int | None = None) ->
         Image = None
     if Image is not None and isinstance(image, Image.Image):
         check_size(image.width, image.height, name, max_pixels)
-        try:
-            return _pil_to_array(image, name)
-        except ImageReadError:
-            raise
-        except (OSError, SyntaxError, ValueError, EOFError) as e:
-            msg = str(e).splitlines()[0] if str(e) else e.__class__.__name__
-            raise ImageReadError(f"{name}: truncated or corrupt image data ({msg})") from None
+        return _decode_pil(image, name)
     raise ImageReadError(
         f"{name}: unsupported input type {type(image).__name__} (give a path, a PIL image or a "
         "uint8 numpy array)"
