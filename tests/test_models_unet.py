@@ -22,15 +22,20 @@ def bn_count(cin: int, cout: int) -> int:
     return conv_count(cin, cout, bias=False) + 2 * cout
 
 
+def encoder_count(f: int, widths: tuple[int, ...]) -> int:
+    """Two feature-extraction conv+BN layers of width f, then two conv+BN per encoder block."""
+    total, c = bn_count(3, f) + bn_count(f, f), f
+    for w in widths:
+        total += bn_count(c, w) + bn_count(w, w)
+        c = w
+    return total
+
+
 def test_realtime_parameter_count_matches_table2_and_hand_count():
     model = create("unet_realtime")
     # Hand count of the documented widths (module docstring), independent of the module code.
     f, e, d = 8, (8, 16, 32, 101), (224, 96, 32, 16)
-    expected = bn_count(3, f) + bn_count(f, f)
-    c = f
-    for w in e:
-        expected += bn_count(c, w) + bn_count(w, w)
-        c = w
+    expected, c = encoder_count(f, e), e[-1]
     skips = (0, 101, 32, 16)
     for s, w in zip(skips, d, strict=True):
         expected += conv_count(c + s, w) + conv_count(w, w)
@@ -43,11 +48,7 @@ def test_realtime_parameter_count_matches_table2_and_hand_count():
 def test_realtime_upsample_first_variant_also_matches_table2():
     model = create("unet_realtime", upsample_first=True)
     f, e, d = 8, (8, 16, 32, 101), (224, 64, 32, 16)
-    expected = bn_count(3, f) + bn_count(f, f)
-    c = f
-    for w in e:
-        expected += bn_count(c, w) + bn_count(w, w)
-        c = w
+    expected, c = encoder_count(f, e), e[-1]
     for s, w in zip(reversed(e), d, strict=True):  # upsample, concatenate the same-size skip, convs
         expected += conv_count(c + s, w) + conv_count(w, w)
         c = w
