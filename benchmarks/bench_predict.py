@@ -6,11 +6,10 @@
 1. Speed, per backend (torch: BN folded + channels_last; onnxruntime: all graph
    optimisations): one 320x240 JPEG file -> depth in metres at 240x320, i.e. decode +
    preprocess (resize to the model's input size) + network + postprocess, excluding any file
-   write. Protocol of paper 000
-   Sec. 4.2.2: warm-up iterations, then timed iterations; median and min. The network alone
-   is timed the same way on a fresh random [0,1] tensor per iteration, at the size predict()
-   feeds it; overhead =
-   (end-to-end - network) / network, from the medians.
+   write. Protocol of paper 000 Sec. 4.2.2: warm-up iterations, then timed iterations; median
+   and min. The network alone is timed the same way on a fresh random [0,1] tensor per
+   iteration, at the size predict() feeds it; overhead = (end-to-end - network) / network,
+   from the medians.
 2. Peak resident memory (``resource.getrusage(RUSAGE_SELF).ru_maxrss``, in a fresh subprocess)
    for one 12-megapixel (4000x3000) JPEG: ``predict()`` alone, and the ``predict`` command
    writing npy, png16, color and ply.
