@@ -25,6 +25,9 @@ Config (the trainer's YAML passes this dict through; all keys optional)::
     center_crop:   [h, w] preprocessing crop (train and eval)             default none
     resize:        [h, w] before augmentation; default the ``size`` argument unless ``crop``
     scale:         [lo, hi] random zoom s, depth /= s, output keeps size  (train) none
+    zoom:          [lo, hi] random zoom s, depth kept, fx and fy *= s      (train) none
+                   (a longer lens: for networks that predict depth for a canonical camera
+                   and take each sample's focal length from K)
     rotate:        max |angle| in degrees, about the principal point      (train) 0
     crop:          [h, w] random crop in training, centre crop in eval    none
     hflip:         probability of a horizontal flip                      (train) 0
@@ -35,7 +38,7 @@ Config (the trainer's YAML passes this dict through; all keys optional)::
     depth_resample: "nearest" (default) or "valid"
     min_valid_fraction: for "valid" resampling (default 1.0: all contributing pixels valid)
 
-Training order: downsample, center_crop, resize, scale, rotate, crop, hflip, color, grayscale,
+Training order: downsample, center_crop, resize, scale, zoom, rotate, crop, hflip, color, grayscale,
 depth range, final resize to ``size`` when the shape still differs. Evaluation: the same without
 the random steps (crop is central). Deterministic: all randomness comes from the generator
 passed with each call. Keys other than rgb/depth/valid/K/pose (e.g. a loader's ``disparity``)
@@ -71,7 +74,7 @@ PRESETS: dict[str, dict] = {
 }
 
 KNOWN_KEYS = {
-    "preset", "downsample", "center_crop", "resize", "scale", "rotate", "crop", "hflip", "color",
+    "preset", "downsample", "center_crop", "resize", "scale", "zoom", "rotate", "crop", "hflip", "color",
     "grayscale", "min_depth", "max_depth", "depth_resample", "min_valid_fraction",
 }
 COLOR_KEYS = {"brightness", "contrast", "saturation", "gain"}
@@ -199,11 +202,13 @@ def rotate(s: dict, angle_deg: float, depth_mode: str = "nearest", min_frac: flo
     return s
 
 
-def scale_zoom(s: dict, factor: float, rng: np.random.Generator | None, depth_mode: str = "nearest", min_frac: float = 1.0) -> dict:
+def scale_zoom(s: dict, factor: float, rng: np.random.Generator | None, depth_mode: str = "nearest", min_frac: float = 1.0,
+               keep_depth: bool = False) -> dict:
     """Eigen 2014 scale augmentation: zoom the image by ``factor`` (output keeps its size, window
     placed at random, or centred when ``rng`` is None) and divide depth by ``factor``.
     K: fx, fy multiply by the factor, the principal point follows the window. ``pose`` is dropped
-    (the scaled scene is no longer the captured one)."""
+    (the scaled scene is no longer the captured one). ``keep_depth=True`` is the physical zoom of
+    a longer lens: depth unchanged, only K says the focal length grew."""
     H, W = s["depth"].shape
     # Pixel-centre convention: u' + 0.5 = f (u + 0.5) - ox
     ex, ey = factor * W - W, factor * H - H
@@ -215,7 +220,8 @@ def scale_zoom(s: dict, factor: float, rng: np.random.Generator | None, depth_mo
     tx, ty = 0.5 * factor - 0.5 - ox, 0.5 * factor - 0.5 - oy
     M = np.array([[factor, 0, tx], [0, factor, ty]], dtype=np.float64)
     depth_scaled = dict(s)
-    depth_scaled["depth"] = s["depth"] / np.float32(factor)
+    if not keep_depth:
+        depth_scaled["depth"] = s["depth"] / np.float32(factor)
     out = _warp(depth_scaled, M, H, W, depth_mode, min_frac)
     K = s.get("K")
     if K is not None:
@@ -325,6 +331,8 @@ class Compose:
             self.resize = tuple(size)
         sc = cfg.get("scale")
         self.scale = None if sc is None else (float(sc[0]), float(sc[1]))
+        zm = cfg.get("zoom")
+        self.zoom = None if zm is None else (float(zm[0]), float(zm[1]))
         self.rotate = float(cfg.get("rotate", 0.0) or 0.0)
         self.hflip = float(cfg.get("hflip", 0.0) or 0.0)
         col = cfg.get("color") or {}
@@ -343,6 +351,8 @@ class Compose:
             st.append(f"resize {self.resize}")
         if self.train and self.scale:
             st.append(f"scale {self.scale}")
+        if self.train and self.zoom:
+            st.append(f"zoom {self.zoom}")
         if self.train and self.rotate:
             st.append(f"rotate +-{self.rotate}")
         if self.crop:
@@ -375,6 +385,8 @@ class Compose:
         if self.train:
             if self.scale:
                 s = scale_zoom(s, float(rng.uniform(*self.scale)), rng, m, f)
+            if self.zoom:
+                s = scale_zoom(s, float(rng.uniform(*self.zoom)), rng, m, f, keep_depth=True)
             if self.rotate:
                 s = rotate(s, float(rng.uniform(-self.rotate, self.rotate)), m, f)
             if self.crop:

@@ -56,16 +56,22 @@ def resize_images(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 @torch.no_grad()
 def predict_metres(model: torch.nn.Module, image: torch.Tensor, out_size: tuple[int, int] | None = None,
                    input_size: tuple[int, int] | None = None, flip: bool = False,
-                   channels_last: bool = False) -> torch.Tensor:
+                   channels_last: bool = False, focal: torch.Tensor | None = None) -> torch.Tensor:
     """(N,C,H,W) images in [0, 1] -> (N,1,h,w) depth in metres at ``out_size`` (default H, W).
+
+    ``focal``: (N,) fx / width of each image (NaN when unknown), for networks that predict depth
+    for a canonical camera (:func:`rgb2depth.models.camera_scale`).
 
     The image is resized to ``input_size`` before the network when given, the way training
     and :func:`rgb2depth.inference.api.resize_rgb` do (:func:`resize_images`); the output is resized
     bilinearly to ``out_size``.
     """
-    from rgb2depth.models import to_metres
+    from rgb2depth.models import camera_scale, to_metres
 
     meta = model.meta
+    scale = camera_scale(meta, focal)
+    if isinstance(scale, torch.Tensor):
+        scale = scale.to(image.device).view(-1, 1, 1, 1)
     if out_size is None:
         out_size = tuple(image.shape[-2:])
     x = image
@@ -79,7 +85,7 @@ def predict_metres(model: torch.nn.Module, image: torch.Tensor, out_size: tuple[
         x = x.contiguous(memory_format=torch.channels_last)
 
     def run(inp: torch.Tensor) -> torch.Tensor:
-        y = to_metres(model(inp).float(), meta)
+        y = to_metres(model(inp).float(), meta) * scale
         if tuple(y.shape[-2:]) != tuple(out_size):
             y = F.interpolate(y, size=tuple(out_size), mode="bilinear", align_corners=False)
         return y
@@ -147,8 +153,11 @@ def evaluate_dataset(
             depth = torch.stack([s["depth"] for s in group])
             valid = torch.stack([s["valid"] for s in group])
             ids = [s["id"] for s in group]
+            focal = None
+            if all("K" in s for s in group):
+                focal = torch.stack([s["K"][0] / s["image"].shape[-1] for s in group])
             pred = predict_metres(model, image, out_size=tuple(depth.shape[-2:]), input_size=input_size,
-                                  flip=flip, channels_last=channels_last).cpu()
+                                  flip=flip, channels_last=channels_last, focal=focal).cpu()
             gt = torch.where(valid, depth, torch.full_like(depth, float("nan")))
             acc.update(pred[:, 0].numpy(), gt[:, 0].numpy(), valid[:, 0].numpy(), id=ids)
             for k in range(len(group)):
@@ -173,7 +182,7 @@ def build_eval_dataset(spec: dict, size: tuple[int, int] | None = None, augment:
 
     source = build_source(spec)
     transform = transforms.build(augment or {}, train=False, size=size)
-    return DepthDataset(source, transform, seed=0)
+    return DepthDataset(source, transform, seed=0, with_K=True)
 
 
 def resolve_dataset_spec(name: str | None, args: Sequence[str] = ()) -> dict:

@@ -7,6 +7,7 @@ travel with the model and cannot be mismatched.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -80,3 +81,22 @@ def from_metres(depth: torch.Tensor, meta: ModelMeta) -> torch.Tensor:
     if meta.output == "normalized":
         return depth / meta.max_depth
     raise ValueError(f"unknown output kind {meta.output!r}")
+
+
+def camera_scale(meta: ModelMeta, focal: torch.Tensor | float | None) -> torch.Tensor | float:
+    """Factor from a network's output to the depth seen by a camera with focal length ``focal``.
+
+    ``focal`` is fx in image widths (fx / width, the same at any resolution). A network that
+    predicts depth for a canonical camera (``meta.extra["canonical_focal"]``) sees an object of
+    a given image size at ``canonical_focal / focal`` times its real distance, so its output is
+    multiplied by ``focal / canonical_focal``. Models without a canonical camera, and unknown
+    focal lengths (None or NaN), give 1.
+    """
+    canon = (meta.extra or {}).get("canonical_focal")
+    if canon is None or focal is None:
+        return 1.0
+    if isinstance(focal, torch.Tensor):
+        f = focal.to(torch.float32)
+        return torch.where(torch.isfinite(f) & (f > 0), f / float(canon), torch.ones_like(f))
+    f = float(focal)
+    return f / float(canon) if math.isfinite(f) and f > 0 else 1.0

@@ -2,8 +2,10 @@
 
 Each ``data.train`` / ``data.val`` item names a loader of :mod:`rgb2depth.data` (``tum``,
 ``tum_keyframes``, ``seven_scenes``, ``nyu_csv``, ``folder``, ``synth``, ...) with its keyword
-arguments, plus an optional ``select: {start, stop, stride, limit}`` applied here (loaders keep
-their own arguments, e.g. TUM's ``stride``). A ``module:function`` name calls that function
+arguments, plus an optional ``select: {start, stop, stride, limit, repeat}`` applied here
+(loaders keep their own arguments, e.g. TUM's ``stride``; ``repeat: k`` lists the selected
+samples k times, so a small real set weighs more against a large synthetic one, each repeat
+augmented differently). A ``module:function`` name calls that function
 instead of the registry, so experiments can plug in their own sources.
 
 Decoding a 640x480 JPEG + PNG pair and resizing it costs more than a training step of the
@@ -55,12 +57,13 @@ def build_source(item: dict) -> Sequence[dict]:
 
         src = data.create(name, **item)
     if select:
-        unknown = set(select) - {"start", "stop", "stride", "limit"}
+        unknown = set(select) - {"start", "stop", "stride", "limit", "repeat"}
         if unknown:
             raise ValueError(f"data item {name!r}: unknown select keys {sorted(unknown)}")
         idx = list(range(len(src)))[select.get("start", 0):select.get("stop"):select.get("stride", 1)]
         if select.get("limit") is not None:
             idx = idx[: int(select["limit"])]
+        idx = idx * int(select.get("repeat", 1))
         src = _Subset(src, idx)
     if len(src) == 0:
         raise ValueError(f"data item {name!r} ({item}) has no samples")
@@ -114,8 +117,10 @@ def build_dataset(cfg: dict, split: str, seed: int, progress: bool = False):
 
     transform = transforms.build(aug, train=(split == "train"), size=size)
     cache_size = cache_size_for(dcfg.get("cache", True), size, transforms.resolve(aug))
+    # with_K: each batch carries the intrinsics after augmentation, which networks that predict
+    # depth for a canonical camera need to scale their targets (models.camera_scale).
     ds = DepthDataset(source, transform, seed=seed, cache_size=cache_size,
-                      cache_dir=dcfg.get("cache_dir") if cache_size else None)
+                      cache_dir=dcfg.get("cache_dir") if cache_size else None, with_K=True)
     if cache_size is not None:
         it = range(len(ds))
         if progress:
