@@ -214,3 +214,41 @@ def find_images(folder: str | os.PathLike) -> list[Path]:
         if p.is_file() and is_image_path(p):
             out.append(p)
     return sorted(out)
+
+
+#: Diagonal of a 36 x 24 mm frame: the reference of EXIF's 35 mm-equivalent focal length.
+FULL_FRAME_DIAGONAL_MM = float(np.hypot(36.0, 24.0))
+
+
+def exif_focal_px(image) -> float | None:
+    """Horizontal focal length in pixels of the displayed image, from its EXIF data, or None.
+
+    ``image``: a path or a PIL image. Uses ``FocalLengthIn35mmFilm`` (0xA405; equivalent focal
+    length on a 36x24 mm frame, matched by diagonal: ``f_px = f35 * diag_px / 43.27``), else
+    ``FocalLength`` (0x920A, mm) with ``FocalPlaneXResolution`` (0xA20E) and its unit (0xA210).
+    Anything missing, zero or unreadable gives None (the caller then assumes a default camera).
+    """
+    from PIL import Image
+
+    try:
+        img = Image.open(image) if isinstance(image, (str, os.PathLike)) else image
+        if not isinstance(img, Image.Image):
+            return None
+        exif = img.getexif()
+        sub = exif.get_ifd(0x8769)  # the Exif sub-IFD holds the focal tags
+        w, h = img.size
+        if int(exif.get(0x0112, 1) or 1) in (5, 6, 7, 8):  # displayed rotated by 90 degrees
+            w, h = h, w
+        f35 = float(sub.get(0xA405) or 0)
+        if f35 > 0:
+            return f35 * float(np.hypot(w, h)) / FULL_FRAME_DIAGONAL_MM
+        f_mm = float(sub.get(0x920A) or 0)
+        xres = float(sub.get(0xA20E) or 0)
+        unit = int(sub.get(0xA210) or 2)
+        per_mm = {2: 1 / 25.4, 3: 0.1, 4: 1.0}.get(unit)
+        if f_mm > 0 and xres > 0 and per_mm is not None:
+            # the resolution refers to the sensor's own pixel grid, stored landscape
+            return f_mm * xres * per_mm * (max(w, h) / max(img.size))
+    except Exception:  # noqa: BLE001 - EXIF is advisory: a broken tag means "unknown"
+        return None
+    return None

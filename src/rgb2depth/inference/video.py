@@ -79,12 +79,14 @@ def process_stream(
     smooth: float = 0.0,
     max_frames: int | None = None,
     progress: bool | None = None,
+    focal: float | None = None,
 ) -> dict:
     """Predict every frame of a video file or camera; write the depth video (+ frame files).
 
     ``writer`` is an :class:`~rgb2depth.inference.outputs.OutputWriter` (its ``outdir``,
     ``cmap``, ``colorbar`` are used for the video, and its ``save`` kinds for the per-frame files
-    when ``frame_files``). Returns ``{"frames", "video", "seconds"}``. Raises
+    when ``frame_files``). ``focal``: the camera's focal length in pixels (see
+    :meth:`~rgb2depth.inference.api.DepthPredictor.predict`). Returns ``{"frames", "video", "seconds"}``. Raises
     :class:`VideoReadError` when the source cannot be read. Ctrl-C ends a camera run cleanly.
     """
     import time
@@ -115,7 +117,7 @@ def process_stream(
         for rgb in iter_frames(cap, name, max_frames):
             if n == 0:
                 check_size(rgb.shape[1], rgb.shape[0], name, predictor.max_pixels)
-            depth = predictor.predict_rgb(rgb, name=f"{name}[{n}]")
+            depth = predictor.predict_rgb(rgb, name=f"{name}[{n}]", focal=focal)
             if smooth > 0 and prev is not None and prev.shape == depth.shape:
                 depth = (smooth * prev + (1.0 - smooth) * depth).astype(np.float32)
             prev = depth
