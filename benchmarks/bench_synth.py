@@ -55,6 +55,37 @@ def _throughput(size, count, seed, workers):
     return count / dt
 
 
+def contact_sheet(path, n=24, size=(192, 256), seed=0, cols=4, **kw):
+    """Write a PNG of ``n`` samples of the widened generator: RGB beside its depth (turbo
+    colour map, 0-6 m), labelled with room type, camera kind, focal length (px at 640x480)
+    and median depth."""
+    import cv2
+    import numpy as np
+
+    from rgb2depth.synth.generator import SynthDataset
+
+    ds = SynthDataset(count=n, size=size, seed=seed, **kw)
+    h, w = size
+    rows = (n + cols - 1) // cols
+    sheet = np.full((rows * h, cols * 2 * w, 3), 255, np.uint8)
+    for i in range(n):
+        s, out = ds.render(i)
+        d = np.nan_to_num(s["depth"], nan=0.0)
+        dc = cv2.applyColorMap(np.clip(d / 6.0 * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_TURBO)[..., ::-1]
+        r, c = divmod(i, cols)
+        tile = np.concatenate([s["rgb"], dc], 1).copy()
+        f640 = s["K"].fx * 640 / max(w, h * 4 / 3)
+        label = f"{out['scene_type']} {out['view']} f{f640:.0f} med {np.nanmedian(s['depth']):.2f}m"
+        cv2.putText(tile, label, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(tile, label, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
+        sheet[r * h:(r + 1) * h, c * 2 * w:(c + 1) * 2 * w] = tile
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(path).with_suffix(".tmp.png")
+    if not cv2.imwrite(str(tmp), sheet[..., ::-1]):
+        raise OSError(f"{tmp}: could not write")
+    os.replace(tmp, path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", default="240x320")

@@ -11,9 +11,11 @@ import pytest
 pytest.importorskip("open3d")
 
 from rgb2depth.geometry.camera import Intrinsics, backproject  # noqa: E402
+from rgb2depth.synth.camera import look_pose  # noqa: E402
 from rgb2depth.synth.generator import NYU_INTRINSICS, SynthDataset, default_intrinsics  # noqa: E402
 from rgb2depth.synth.render import Renderer  # noqa: E402
-from rgb2depth.synth.scene import Light, MeshBuilder, Scene, look_pose, obb_overlap, random_room  # noqa: E402
+from rgb2depth.synth.rooms import random_room  # noqa: E402
+from rgb2depth.synth.scene import Light, MeshBuilder, Scene, obb_overlap  # noqa: E402
 from rgb2depth.synth.textures import Material  # noqa: E402
 
 K = Intrinsics(80.0, 82.0, 39.3, 30.6, 80, 60)

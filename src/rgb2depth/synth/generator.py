@@ -14,7 +14,13 @@ invalid), ``valid`` bool, ``K`` (``geometry.camera.Intrinsics``), ``id`` (``"%06
 Cameras default to the NYU Depth v2 Kinect colour intrinsics (640x480, fx 518.86, fy 519.47,
 cx 325.58, cy 253.74), scaled to the output size with square pixels kept: scaled to cover
 the size, then centre-cropped (so 320x240 is exactly half, and 256x256 a centre crop).
-``intrinsics="fx,fy,cx,cy"`` (for the output size) or an ``Intrinsics`` overrides them.
+``intrinsics="fx,fy,cx,cy"`` (for the output size) or an ``Intrinsics`` overrides them, and
+``focal_range=(500, 640)`` draws a camera per room (focal length in pixels at 640x480, as
+common RGB-D cameras have), returned in each sample's ``K``.
+
+Room types (``scene_types``), camera kinds (``views``) and random focal lengths make the
+widened generator (offices, kitchens, bathrooms, bedrooms, living rooms, corridors; hand-held,
+robot and close-up views); see ``SynthDataset``.
 
 With ``trajectory=True`` consecutive indices form short smooth camera paths through one room
 (``frames_per_scene`` frames, a few cm and about a degree between frames), for the
@@ -31,26 +37,54 @@ import numpy as np
 
 from rgb2depth.geometry.camera import Intrinsics
 
+from .camera import (
+    DEFAULT_VIEWS,
+    NYU_INTRINSICS,
+    VIEW_KINDS,
+    default_intrinsics,
+    good_view,
+    look_pose,
+    random_intrinsics,
+    sample_view,
+)
 from .render import Renderer, develop
-from .scene import Scene, look_pose, obb_overlap, random_room, sample_camera
+from .rooms import DEFAULT_MIX, ROOM_TYPES, random_room
+from .scene import Scene
 from .sensor import KinectModel, apply_kinect
 
-#: NYU Depth v2 colour camera (the Kinect v1 RGB intrinsics of the NYU toolbox).
-NYU_INTRINSICS = Intrinsics(518.8579, 519.4696, 325.5824, 253.7362, 640, 480)
+__all__ = ["NYU_INTRINSICS", "SynthDataset", "default_intrinsics", "parse_size", "parse_weights"]
 
 
-def default_intrinsics(height: int, width: int, base: Intrinsics = NYU_INTRINSICS) -> Intrinsics:
-    """``base`` scaled (square pixels kept) to cover ``height`` x ``width``, centre-cropped."""
-    s = max(width / base.width, height / base.height)
-    sw, sh = base.width * s, base.height * s
-    return Intrinsics(
-        base.fx * s,
-        base.fy * s,
-        (base.cx + 0.5) * s - 0.5 - (sw - width) / 2,
-        (base.cy + 0.5) * s - 0.5 - (sh - height) / 2,
-        int(width),
-        int(height),
-    )
+def parse_weights(spec, names: Sequence[str], default: dict, what: str) -> dict[str, float]:
+    """Weights per name from ``spec``: ``"mix"`` (``default``), one name, ``"a,b"`` (equal
+    weights), ``"a:2,b:1"`` or a mapping; normalised to sum 1. Unknown names: ValueError."""
+    if isinstance(spec, str):
+        if spec == "mix":
+            spec = dict(default)
+        else:
+            items = [t.strip() for t in spec.split(",") if t.strip()]
+            spec = {}
+            for t in items:
+                name, _, w = t.partition(":")
+                try:
+                    spec[name.strip()] = float(w) if w else 1.0
+                except ValueError:
+                    raise ValueError(f"{what}: weight of {name!r} must be a number, got {w!r}") from None
+    elif isinstance(spec, Sequence):
+        spec = {str(n): 1.0 for n in spec}
+    spec = {str(k): float(v) for k, v in dict(spec).items()}
+    bad = [k for k in spec if k not in names]
+    if bad:
+        raise ValueError(f"{what}: unknown {', '.join(map(repr, bad))}; expected 'mix' or names of {', '.join(names)}")
+    if any(v < 0 for v in spec.values()) or sum(spec.values()) <= 0:
+        raise ValueError(f"{what}: weights must be >= 0 with a positive sum, got {spec}")
+    total = sum(spec.values())
+    return {k: v / total for k, v in spec.items() if v > 0}
+
+
+def _choose(rng: np.random.Generator, weights: dict[str, float]) -> str:
+    names = list(weights)
+    return names[int(rng.choice(len(names), p=np.array([weights[n] for n in names])))]
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -72,6 +106,22 @@ class SynthDataset(Sequence):
     ``intrinsics`` (Intrinsics or ``"fx,fy,cx,cy"``), ``ao_samples`` (ambient-occlusion rays per
     pixel), ``threads`` (ray-casting threads; 1 suits data-loader workers), ``min_depth`` /
     ``max_depth`` (the sensor's range with ``sensor_noise``; default 0.5 / 6.0 m).
+
+    The widened generator (what real indoor photographs show) is switched on by three options;
+    their defaults keep the original generator (the same images for the same seed):
+
+    - ``scene_types``: room types and their weights (``rooms.ROOM_TYPES``): ``"mix"`` (the
+      default mix ``rooms.DEFAULT_MIX``), a name, ``"office,kitchen"``, ``"office:2,kitchen:1"``
+      or a mapping; None: the original ``generic`` rooms;
+    - ``views``: camera kinds and weights (``camera.VIEW_KINDS``: hand-held, robot, close-up
+      views down at desks and tables) in the same forms (``"mix"`` is ``camera.DEFAULT_VIEWS``);
+      None: the original sampler. With ``scene_types`` set and ``views`` None, ``"mix"`` is used;
+    - ``focal_range``: (lo, hi) focal lengths in pixels at 640x480 (e.g. (500, 640), common
+      RGB-D cameras): each room draws its camera (``camera.random_intrinsics``), scaled to
+      ``size`` and returned as the sample's ``K``; ``ds.K`` is then None. None: fixed
+      ``intrinsics`` (NYU by default).
+
+    The typed rooms also vary the camera exposure more (metering on bright windows sometimes).
     """
 
     def __init__(
@@ -88,6 +138,9 @@ class SynthDataset(Sequence):
         threads: int = 1,
         min_depth: float = 0.0,
         max_depth: float = 0.0,
+        scene_types: str | dict | Sequence[str] | None = None,
+        views: str | dict | Sequence[str] | None = None,
+        focal_range: Sequence[float] | None = None,
     ) -> None:
         if count < 0:
             raise ValueError(f"count must be >= 0, got {count}")
@@ -101,6 +154,20 @@ class SynthDataset(Sequence):
             self.K = Intrinsics.parse(intrinsics, W, H)
         else:
             self.K = intrinsics if (intrinsics.width, intrinsics.height) == (W, H) else intrinsics.scaled(W, H)
+        if focal_range is not None:
+            if intrinsics is not None:
+                raise ValueError("give either intrinsics or focal_range, not both")
+            lo, hi = (float(v) for v in focal_range)
+            if not 0 < lo <= hi:
+                raise ValueError(f"focal_range must be (lo, hi) with 0 < lo <= hi pixels at 640x480, got {focal_range!r}")
+            self.focal_range: tuple[float, float] | None = (lo, hi)
+            self.K = None
+        else:
+            self.focal_range = None
+        self.scene_types = None if scene_types is None else parse_weights(scene_types, ROOM_TYPES, DEFAULT_MIX, "scene_types")
+        if views is None and scene_types is not None:
+            views = "mix"
+        self.views = None if views is None else parse_weights(views, VIEW_KINDS, DEFAULT_VIEWS, "views")
         self.trajectory = bool(trajectory)
         self.frames_per_scene = max(1, int(frames_per_scene)) if trajectory else 1
         self.sensor_noise = bool(sensor_noise)
@@ -141,59 +208,64 @@ class SynthDataset(Sequence):
             i += 1
 
     # -- rendering ----------------------------------------------------------------------------
+    def intrinsics(self, scene_index: int) -> Intrinsics:
+        """The camera of scene ``scene_index`` (all its frames): fixed, or drawn from ``(seed, scene)``."""
+        if self.focal_range is None:
+            return self.K
+        H, W = self.size
+        return random_intrinsics(np.random.default_rng([self.seed, scene_index, 13]), H, W, self.focal_range)
+
     def scene_and_poses(self, scene_index: int) -> tuple[Scene, Renderer, list[np.ndarray]]:
         """The room and camera poses of scene ``scene_index`` (cached for trajectories)."""
         # the cache belongs to the process that built it (a forked DataLoader worker rebuilds)
         if self._cache is not None and self._cache[0] == (scene_index, os.getpid()):
-            return self._cache[1:]
+            return self._cache[1:4]
         rng = np.random.default_rng([self.seed, scene_index, 7])
+        K = self.intrinsics(scene_index)
         pw = 40
-        probe = self.K.scaled(pw, max(4, round(pw * self.K.height / self.K.width)))
+        probe = K.scaled(pw, max(4, round(pw * K.height / K.width)))
+        pick = np.random.default_rng([self.seed, scene_index, 17])  # room type and view kind
         for _room_try in range(20):
-            scene = random_room(rng)
+            kind = "generic" if self.scene_types is None else _choose(pick, self.scene_types)
+            scene = random_room(rng, kind)
             renderer = Renderer(scene, threads=self.threads)
             for _cam_try in range(25):
-                pose, (p, yaw, pitch, roll) = sample_camera(rng, scene)
+                view = "classic" if self.views is None else _choose(pick, self.views)
+                if view == "closeup" and self.trajectory:
+                    view = "handheld"  # trajectories move 1-4 cm per frame: a close-up would leave the top
+                got = sample_view(rng, scene, view)
+                if got is None:
+                    continue
+                pose, (p, yaw, pitch, roll) = got
                 poses = [pose] if not self.trajectory else _trajectory(rng, p, yaw, pitch, roll, self.frames_per_scene)
-                if all(_good_view(renderer, q, probe, scene) for q in poses):
-                    self._cache = ((scene_index, os.getpid()), scene, renderer, poses)
+                if all(good_view(renderer, q, probe, scene, view) for q in poses):
+                    self._cache = ((scene_index, os.getpid()), scene, renderer, poses, view)
                     return scene, renderer, poses
         raise RuntimeError(f"seed {self.seed}, scene {scene_index}: no usable camera found")
 
     def render(self, i: int) -> tuple[dict, dict]:
-        """Sample ``i`` and the renderer's extra maps (normals, albedo, object ids, ...)."""
+        """Sample ``i`` and the renderer's extra maps (normals, albedo, object ids, ...,
+        ``scene_type``: the room type, ``view``: the camera kind)."""
         si, fi = divmod(i, self.frames_per_scene)
         scene, renderer, poses = self.scene_and_poses(si)
+        K = self.intrinsics(si)
         pose = poses[fi]
         rng = np.random.default_rng([self.seed, si, fi, 11])
-        out = renderer.render(pose, self.K, rng, ao_samples=self.ao_samples)
-        rgb = develop(out["radiance"], rng, out["emissive"])
+        out = renderer.render(pose, K, rng, ao_samples=self.ao_samples)
+        if self.views is None:
+            rgb = develop(out["radiance"], rng, out["emissive"])
+        else:
+            meter = bool(rng.random() < 0.3)
+            rgb = develop(out["radiance"], rng, out["emissive"], exposure_jitter=0.5, meter_emissive=meter)
         depth = out["depth"]
         valid = np.isfinite(depth) & (depth > 0)
         if self.sensor_noise:
-            depth, valid = apply_kinect(depth, valid, self.K, rng, albedo=out["albedo"], specular=out["specular"],
+            depth, valid = apply_kinect(depth, valid, K, rng, albedo=out["albedo"], specular=out["specular"],
                                         cos_incidence=out["cos_incidence"], model=self.sensor)
         depth = np.where(valid, depth, np.nan).astype(np.float32)
-        sample = {"rgb": rgb, "depth": depth, "valid": valid, "K": self.K, "id": f"{i:06d}", "pose": pose.copy()}
+        sample = {"rgb": rgb, "depth": depth, "valid": valid, "K": K, "id": f"{i:06d}", "pose": pose.copy()}
+        out["scene_type"], out["view"] = scene.kind, self._cache[4]
         return sample, out
-
-
-def _good_view(renderer: Renderer, pose: np.ndarray, K: Intrinsics, scene: Scene) -> bool:
-    """Reject views into a nearby surface, out of the room or at bare walls: every probe ray must
-    hit, at most 5% closer than 0.5 m, median depth at least 1.2 m, and at least 15% of the view
-    on furniture, clutter or pictures."""
-    X, Y, H = scene.room
-    p = pose[:3, 3]
-    if not (0.25 < p[0] < X - 0.25 and 0.25 < p[1] < Y - 0.25 and 0.3 < p[2] < H - 0.2):
-        return False
-    probe = (p[0], p[1], 0.25, 0.25, 0.0)
-    if any(obb_overlap(probe, o) and o[5] > p[2] - 0.5 for o in scene.obstacles):
-        return False
-    z, obj = renderer.probe(pose, K)
-    if not np.isfinite(z).all():
-        return False
-    content = float((obj >= scene.content_from).mean())
-    return float((z < 0.5).mean()) <= 0.05 and float(np.median(z)) >= 1.2 and content >= 0.15
 
 
 def _trajectory(rng, p0, yaw0, pitch0, roll0, n: int) -> list[np.ndarray]:

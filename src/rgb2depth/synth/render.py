@@ -12,7 +12,8 @@ through a non-linear z-buffer (exactness then depends on near/far planes and 24-
 precision); trimesh's fast ray queries need the extra ``embreex`` package around the same
 Embree. What open3d does not do is shading, so the small shading model below is written here
 in numpy: Lambert diffuse + normalised Blinn-Phong specular from several point lights (at
-most 1-2 ceiling lights, one daylight outside a window, one lamp) with cast shadows, ambient
+most 1-2 ceiling lights, one daylight outside a window, one lamp, the sun as a directional
+light) with cast shadows, ambient
 light times ray-traced ambient occlusion (3 cosine-weighted hemisphere rays of 0.5 m), and
 emissive surfaces (lamps, the outdoor backdrop seen through windows). Shadow rays (jittered
 over each light's disc: soft shadows) and AO rays are cast on every other pixel
@@ -189,9 +190,16 @@ class Renderer:
         cb = ((pix % W + pix // W) % 2) == 0  # checkerboard of lit pixels
         for light in sc.lights:
             lp = np.asarray(light.position, np.float32)
-            Lv = -origin
-            Lv += lp
-            if soft_shadows and light.radius > 0:
+            if light.directional:  # the sun: parallel rays of length `reach`, no fall-off
+                reach = np.float32(light.reach)
+                Lv = np.empty_like(origin)
+                Lv[:] = lp * reach
+                if soft_shadows and light.radius > 0:  # jitter the direction over the sun's disc
+                    Lv += rng.normal(0, light.radius, (nli, 3)).astype(np.float32) * reach
+            else:
+                Lv = -origin
+                Lv += lp
+            if soft_shadows and light.radius > 0 and not light.directional:
                 # area light: a horizontal disc of the light's radius (never reaches the ceiling)
                 rr = np.float32(light.radius) * np.sqrt(rng.random(nli, dtype=np.float32))
                 ph = rng.random(nli, dtype=np.float32) * np.float32(2 * np.pi)
@@ -199,6 +207,8 @@ class Renderer:
                 Lv[:, 1] += rr * np.sin(ph)
             d2 = _dot(Lv, Lv)
             inv = 1 / np.sqrt(d2)
+            if light.directional:
+                d2 = np.ones_like(d2)  # colour is irradiance: no inverse-square fall-off
             ndl = _dot(nl, Lv) * inv
             fi = np.nonzero((ndl > 0) & (_dot(ngl, Lv) > 0))[0]
             if len(fi) == 0:
@@ -293,24 +303,29 @@ class Renderer:
         }
 
     def _emissive_level(self) -> float:
-        """Radiance of emissive surfaces relative to the lighting: bright, like a window."""
-        lights = self.scene.lights
+        """Radiance of emissive surfaces relative to the lighting: bright, like a window, times
+        the scene's ``sky_gain`` (which makes panes overexposed or dark)."""
+        lights = [lt for lt in self.scene.lights if not lt.directional]
         if not lights:
-            return 1.0
+            return float(self.scene.sky_gain)
         _, _, Hr = self.scene.room or (0, 0, 2.6)
-        return float(np.mean([np.mean(lt.color) for lt in lights]) / Hr**2 * 1.5)
+        return float(np.mean([np.mean(lt.color) for lt in lights]) / Hr**2 * 1.5 * self.scene.sky_gain)
 
 
 def develop(radiance: np.ndarray, rng: np.random.Generator, emissive: np.ndarray | None = None,
-            exposure_jitter: float = 0.4, wb_jitter: float = 0.08, blur: float = 0.5, noise: float = 1.2) -> np.ndarray:
+            exposure_jitter: float = 0.4, wb_jitter: float = 0.08, blur: float = 0.5, noise: float = 1.2,
+            meter_emissive: bool = False) -> np.ndarray:
     """Linear radiance -> sRGB uint8 as a camera would: auto-exposure with a random offset
     (``exposure_jitter`` stops, normal), white-balance gains, vignette, extended Reinhard tone
-    curve, sRGB gamma, optical blur (``blur`` px sigma) and Gaussian noise (``noise`` grey levels)."""
+    curve, sRGB gamma, optical blur (``blur`` px sigma) and Gaussian noise (``noise`` grey levels).
+
+    Auto-exposure meters the lit surfaces only, unless ``meter_emissive``: then bright windows
+    and lamps count too and darken the room, as a phone does against a bright window."""
     import cv2
 
     H, W, _ = radiance.shape
     lum = radiance @ np.array([0.2126, 0.7152, 0.0722], np.float32)
-    sel = lum > 0 if emissive is None else (lum > 0) & ~emissive
+    sel = lum > 0 if emissive is None or meter_emissive else (lum > 0) & ~emissive
     key = float(np.exp(np.mean(np.log(lum[sel] + 1e-4)))) if sel.any() else 1.0
     ev = rng.normal(0.0, exposure_jitter) if exposure_jitter > 0 else 0.0
     x = radiance * (0.2 * 2.0**ev / key)

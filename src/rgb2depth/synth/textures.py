@@ -185,6 +185,15 @@ def evaluate(
         base = base * (1 + 0.06 * marble)[:, None]
         gl = np.maximum(_filtered_line(tu, g / p, footprint / p), _filtered_line(tv, g / p, footprint / p))
         out = _mix(base, np.broadcast_to(c2, (n, 3)), gl.astype(np.float32))
+    elif k == "tiled_wall":
+        # wall tiles up to params["height"] metres (v is the height on walls), paint above
+        p, g = m.scale, m.params.get("grout", 0.003)
+        tu, tv = u / p, v / p
+        tile = c1 * (1 + 0.08 * (cell_hash(np.floor(tu), np.floor(tv), s) - 0.5))[:, None]
+        gl = np.maximum(_filtered_line(tu, g / p, footprint / p), _filtered_line(tv, g / p, footprint / p))
+        out = _mix(tile, np.broadcast_to(c2, (n, 3)), gl.astype(np.float32))
+        paint = _rgb(m.params.get("paint", (0.7, 0.7, 0.7))) * (1 + 0.03 * fbm(u, v, 3.0, footprint, 2, s))[:, None]
+        out = np.where((v < m.params.get("height", 9.0))[:, None], out, paint)
     elif k == "fabric":
         fw = m.params.get("weave", 400.0)
         weave = np.sin(2 * np.pi * u * fw) * np.sin(2 * np.pi * v * fw) * aa_weight(fw, footprint)
@@ -311,4 +320,69 @@ def random_material(rng: np.random.Generator, role: str) -> Material:
     if role == "sky":
         return Material("sky", _hsv(0.58, rng.uniform(0.2, 0.5), 1.0), (0.25, 0.3, 0.22), emissive=1.0, seed=s,
                         params={"horizon": float(rng.uniform(2.0, 6.0))})
+    return _room_type_material(rng, role, s)
+
+
+def _room_type_material(rng: np.random.Generator, role: str, s: int) -> Material:
+    """Materials of the room-type furniture (kitchens, bathrooms, offices)."""
+    if role == "counter":
+        if rng.random() < 0.5:  # stone: speckled granite or pale composite
+            c = _hsv(rng.uniform(0, 0.15), rng.uniform(0.0, 0.2), rng.uniform(0.05, 0.7))
+            return Material("noise", c, tuple(np.array(c) * rng.uniform(0.4, 0.8)), scale=float(rng.uniform(20, 60)),
+                            specular=0.35, shininess=80, seed=s)
+        return random_material(rng, "wood") if rng.random() < 0.5 else random_material(rng, "white")
+    if role == "cabinet":  # kitchen and bathroom fronts: painted, white or wood
+        r = rng.random()
+        if r < 0.35:
+            return random_material(rng, "wood")
+        if r < 0.65:
+            return Material("plastic", _hsv(0.1, rng.uniform(0, 0.05), rng.uniform(0.6, 0.82)), specular=0.2, shininess=40, seed=s)
+        c = _hsv(rng.uniform(0, 1), rng.uniform(0.1, 0.5), rng.uniform(0.1, 0.6))
+        return Material("paint", c, specular=0.15, shininess=30, seed=s)
+    if role in ("splash", "wall_tiles"):
+        c = _hsv(rng.uniform(0, 1), rng.uniform(0.0, 0.35), rng.uniform(0.35, 0.85))
+        grout = tuple(np.clip(np.array(c) * rng.uniform(0.5, 1.2), 0, 0.9))
+        kind = "tiles" if role == "splash" else "tiled_wall"
+        params = {"grout": float(rng.uniform(0.002, 0.005))}
+        if role == "wall_tiles":
+            params["height"] = float(rng.choice([1.2, 1.5, 2.1, 9.0]))
+            params["paint"] = _hsv(rng.uniform(0, 1), rng.uniform(0.0, 0.2), rng.uniform(0.55, 0.8))
+        return Material(kind, c, grout, scale=float(rng.choice([0.1, 0.15, 0.2, 0.25, 0.3])), specular=0.4, shininess=90,
+                        seed=s, params=params)
+    if role == "ceramic":
+        return Material("plastic", _hsv(0.1, rng.uniform(0, 0.04), rng.uniform(0.7, 0.85)), specular=0.5, shininess=90, seed=s)
+    if role == "sink":
+        g = rng.uniform(0.15, 0.4)
+        return Material("metal", (g, g, g), specular=0.6, shininess=60, seed=s)
+    if role == "mirror":  # no reflections in this renderer: a bright, glossy grey-blue pane
+        g = rng.uniform(0.3, 0.6)
+        return Material("noise", (g * 0.9, g * 0.95, g), (g * 0.6, g * 0.65, g * 0.7), scale=0.8, specular=0.9, shininess=400, seed=s)
+    if role == "appliance":
+        if rng.random() < 0.5:
+            return Material("plastic", _hsv(0.1, 0.02, rng.uniform(0.7, 0.85)), specular=0.3, shininess=60, seed=s)
+        g = rng.uniform(0.35, 0.55)
+        return Material("metal", (g, g, g * 1.03), specular=0.6, shininess=80, seed=s)
+    if role == "dark":
+        g = rng.uniform(0.02, 0.12)
+        return Material("plastic", (g, g, g * rng.uniform(0.95, 1.1)), specular=0.25, shininess=40, seed=s)
+    if role == "keyboard":
+        g = rng.uniform(0.02, 0.08) if rng.random() < 0.75 else rng.uniform(0.6, 0.8)
+        return Material("tiles", (g, g, g), (g * 0.4 + 0.01,) * 3, scale=0.019, specular=0.2, shininess=30, seed=s,
+                        params={"grout": 0.004})
+    if role == "paper":
+        return Material("plastic", _hsv(0.12, rng.uniform(0, 0.05), rng.uniform(0.75, 0.88)), specular=0.02,
+                        per_object_tint=0.05, seed=s)
+    if role == "fruit":
+        return Material("plastic", _hsv(rng.uniform(0, 0.3), 0.8, 0.5), specular=0.3, shininess=40, per_object_tint=0.6, seed=s)
+    if role == "whiteboard":
+        return Material("plastic", (0.82, 0.83, 0.84), specular=0.5, shininess=120, seed=s)
+    if role == "office_floor":
+        if rng.random() < 0.6:  # carpet tiles
+            c = _hsv(rng.uniform(0.5, 0.7) if rng.random() < 0.6 else rng.uniform(0, 1), rng.uniform(0.0, 0.3), rng.uniform(0.06, 0.3))
+            return Material("tiles", c, tuple(np.array(c) * 0.85), scale=0.5, specular=0.0, seed=s, params={"grout": 0.003})
+        c = _hsv(rng.uniform(0, 1), rng.uniform(0.0, 0.2), rng.uniform(0.3, 0.65))
+        return Material("noise", c, tuple(np.array(c) * 0.9), scale=2.0, specular=0.3, shininess=50, seed=s)
+    if role == "ceiling_tiles":
+        c = _hsv(0.1, rng.uniform(0, 0.04), rng.uniform(0.7, 0.85))
+        return Material("tiles", c, tuple(np.array(c) * 0.75), scale=0.6, specular=0.0, seed=s, params={"grout": 0.02})
     raise ValueError(f"unknown material role {role!r}")
