@@ -10,7 +10,8 @@ instead of the registry, so experiments can plug in their own sources.
 
 Decoding a 640x480 JPEG + PNG pair and resizing it costs more than a training step of the
 compact U-Net on these CPUs, so by default every sample is decoded and resized once (to the
-input size, or ``data.cache: [H, W]``; ``data.cache_dir`` also keeps them on disk) by
+input size, or ``data.cache: [H, W]``; ``data.cache_dir`` also keeps them on disk, in one
+subfolder per list of sources, so splits and selections sharing it stay apart) by
 :class:`rgb2depth.data.DepthDataset`, filled before any DataLoader worker forks; the
 augmentation (:func:`rgb2depth.data.transforms.build`) then runs on the small cached arrays.
 ``data.cache: false`` reads the files every time.
@@ -23,8 +24,11 @@ exactly.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -119,8 +123,13 @@ def build_dataset(cfg: dict, split: str, seed: int, progress: bool = False):
     cache_size = cache_size_for(dcfg.get("cache", True), size, transforms.resolve(aug))
     # with_K: each batch carries the intrinsics after augmentation, which networks that predict
     # depth for a canonical camera need to scale their targets (models.camera_scale).
-    ds = DepthDataset(source, transform, seed=seed, cache_size=cache_size,
-                      cache_dir=dcfg.get("cache_dir") if cache_size else None, with_K=True)
+    cache_dir = dcfg.get("cache_dir") if cache_size else None
+    if cache_dir is not None:
+        # DepthDataset names its files by index, which identifies a sample only within one list
+        # of sources: each list (another split, another select) gets its own subfolder
+        key = json.dumps(items, sort_keys=True, default=str).encode()
+        cache_dir = Path(cache_dir) / hashlib.sha1(key).hexdigest()[:16]
+    ds = DepthDataset(source, transform, seed=seed, cache_size=cache_size, cache_dir=cache_dir, with_K=True)
     if cache_size is not None:
         it = range(len(ds))
         if progress:
@@ -170,7 +179,7 @@ class ResumableSampler(DistributedSampler):
 
 
 def collate(batch: list[dict]) -> dict:
-    """Default collate for tensors; ``id`` (and other strings) stay lists; ``K`` is dropped."""
+    """Tensors (``K`` included) and arrays stacked; ``id`` (and other strings) stay lists."""
     out: dict[str, Any] = {}
     for k in batch[0]:
         vals = [b[k] for b in batch]

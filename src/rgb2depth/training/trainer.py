@@ -298,8 +298,10 @@ class Trainer:
             self.meta.input_size = tuple(int(v) for v in cfg["data"]["input_size"])
         if cfg["model"].get("init"):
             info = load_init_weights(self.model, cfg["model"]["init"], bool(cfg["model"].get("strict_init", True)))
+            skipped = info["skipped"]  # named, so a fine-tuning run shows what starts fresh
             self.log_text(f"initialised from {cfg['model']['init']} ({info['loaded']} tensors"
-                          + (f", skipped {len(info['skipped'])}" if info["skipped"] else "") + ")")
+                          + (f", skipped {len(skipped)}: {', '.join(skipped[:8])}"
+                             f"{', ...' if len(skipped) > 8 else ''}" if skipped else "") + ")")
         self.channels_last = bool(cfg["model"].get("channels_last")) and self.meta.in_channels in (1, 3)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)

@@ -1,0 +1,361 @@
+"""The training path the shipped model goes through, on real files the tests write.
+
+Unlike ``test_training`` (whose data comes from a plugin factory), every test here reads
+folder datasets (``rgb/*.png``, ``depth/*.png`` uint16 millimetres, ``intrinsics.json``) through
+``training/data.py``: ``select`` (start/stop/stride/limit/repeat), the concatenation of several
+sources, the decode cache and its ``cache_dir``, the intrinsics each batch carries (``K``), the
+weighted losses, ``model.init`` fine-tuning and the canonical-camera targets of ``lite_depth``.
+Sizes are tiny (48x64 files, 32x48 network input, a narrow ``unet_realtime``) so each test takes
+seconds on one thread.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from rgb2depth.data.folder import FolderWriter
+from rgb2depth.geometry.camera import Intrinsics
+from rgb2depth.training.config import load_config
+
+FILE_H, FILE_W = 48, 64  # size of the written images
+IN_H, IN_W = 32, 48  # network input: K scales by 48/64 in x and 32/48 in y
+#: A narrow unet_realtime (the real network class, a few thousand parameters).
+NET = {"features": 4, "encoder": [4, 8, 8, 8], "decoder": [8, 8, 8, 4]}
+K_A = Intrinsics(60.0, 58.0, 31.5, 23.5, FILE_W, FILE_H)
+K_B = Intrinsics(52.0, 50.0, 30.0, 25.0, FILE_W, FILE_H)
+
+
+def write_folder(root: Path, prefix: str, n: int, K: Intrinsics | None, seed: int) -> Path:
+    """``n`` smooth RGB-D frames (depth 0.5-4 m, a few zero = invalid pixels) in the folder layout."""
+    rng = np.random.default_rng(seed)
+    w = FolderWriter(root)
+    yy, xx = np.mgrid[0:FILE_H, 0:FILE_W].astype(np.float32)
+    for i in range(n):
+        a, b = rng.uniform(-0.8, 0.8, 2)
+        depth = 2.0 + a * (xx / FILE_W - 0.5) * 2 + b * (yy / FILE_H - 0.5) * 2 + 0.3 * i / n
+        depth = np.round(depth * 1000) / 1000  # millimetres, as stored
+        depth[rng.uniform(size=depth.shape) < 0.03] = 0.0
+        rgb = np.stack([depth / 4 * 255, xx / FILE_W * 255, rng.uniform(0, 255, depth.shape)], -1)
+        w.write(f"{prefix}{i:03d}", np.clip(rgb, 0, 255).astype(np.uint8), depth.astype(np.float32), K)
+    return root
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory) -> dict[str, Path]:
+    """Three folders: ``a`` (7 frames, camera K_A), ``b`` (5 frames, K_B), ``c`` (3, no intrinsics)."""
+    root = tmp_path_factory.mktemp("folders")
+    return {"a": write_folder(root / "a", "a", 7, K_A, 1), "b": write_folder(root / "b", "b", 5, K_B, 2),
+            "c": write_folder(root / "c", "c", 3, None, 3)}
+
+
+def config(out: Path, items: list[dict], **sections) -> dict:
+    cfg = {
+        "name": "pipeline", "seed": 0, "output_dir": str(out),
+        "model": {"name": "unet_realtime", "options": dict(NET), "channels_last": False},
+        "loss": {"name": "l1"},
+        "data": {"train": items, "input_size": [IN_H, IN_W], "augment": {}},
+        "optim": {"name": "adam", "lr": 1e-3},
+        "train": {"epochs": 1, "batch_size": 2, "threads": 1, "log_every": 1, "progress": False,
+                  "tensorboard": False},
+        "eval": {"protocol": "none", "min_depth": 1e-3, "max_depth": 10.0},
+    }
+    for k, v in sections.items():
+        cfg[k] = {**cfg[k], **v} if isinstance(v, dict) and isinstance(cfg.get(k), dict) else v
+    return cfg
+
+
+def load(path: Path, cfg: dict, overrides: tuple[str, ...] = ()) -> dict:
+    path.write_text(yaml.safe_dump(cfg))
+    return load_config(path, list(overrides))
+
+
+def records(out: Path, kind: str) -> list[dict]:
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["kind"] == kind]
+
+
+def folder_item(root: Path, **select) -> dict:
+    return {"name": "folder", "root": str(root), **({"select": select} if select else {})}
+
+
+# ------------------------------------------------------------------------------ select, concat, steps, val, loss terms
+
+
+def test_config_with_two_folders_selects_trains_and_validates(tmp_path, folders):
+    from typer.testing import CliRunner
+
+    from rgb2depth.cli import app
+    from rgb2depth.models import to_metres
+    from rgb2depth.models.io import load_model
+    from rgb2depth.training.data import build_dataset
+
+    # a: range(7)[1:7:2] = [1, 3, 5] -> limit 2 -> [1, 3] -> repeat 3 -> 6 samples; b: [2, 3, 4]
+    train = [folder_item(folders["a"], start=1, stop=7, stride=2, limit=2, repeat=3),
+             folder_item(folders["b"], start=2)]
+    val = [folder_item(folders["b"], stop=2), folder_item(folders["a"], start=5)]  # b0 b1 a5 a6
+    out = tmp_path / "run"
+    cfg_path = tmp_path / "pipeline.yaml"
+    cfg = load(cfg_path, config(out, train, data={"val": val}, train={"epochs": 2},
+                                loss={"terms": [{"name": "l1", "weight": 2.0}, {"name": "berhu", "weight": 1.0}]}))
+
+    ds = build_dataset(cfg, "train", seed=0)
+    assert len(ds) == 9
+    assert [ds.raw(i)["id"] for i in range(9)] == ["a001", "a003"] * 3 + ["b002", "b003", "b004"]
+    vs = build_dataset(cfg, "val", seed=0)
+    assert [vs.raw(i)["id"] for i in range(len(vs))] == ["b000", "b001", "a005", "a006"]
+
+    r = CliRunner().invoke(app, ["train", "--config", str(cfg_path)])
+    assert r.exit_code == 0, r.output
+
+    # 9 samples, batches of 2, drop_last: 4 steps per epoch, 2 epochs
+    tr = records(out, "train")
+    assert [(x["epoch"], x["batch"], x["step"]) for x in tr] == [(e, b, 4 * e + b + 1) for e in range(2) for b in range(4)]
+    assert json.loads((out / "summary.json").read_text())["steps"] == 8
+    # logged terms of the weighted loss: total = (2 l1 + 1 berhu) / 3 (weights normalised)
+    for x in tr:
+        assert set(x["terms"]) == {"l1", "berhu"}
+        assert all(math.isfinite(v) and v > 0 for v in x["terms"].values())
+        assert x["loss"] == pytest.approx((2 * x["terms"]["l1"] + x["terms"]["berhu"]) / 3, rel=1e-5)
+
+    # validation after each epoch; the last one scores the saved model on b0 b1 a5 a6
+    va = records(out, "val")
+    assert [x["step"] for x in va] == [4, 8]
+    model = load_model(out / "model.pt").eval()
+    rmse = []
+    for i in range(len(vs)):
+        s = vs[i]
+        with torch.no_grad():
+            pred = to_metres(model(s["image"][None]), model.meta)[0, 0].numpy()
+        gt, ok = s["depth"][0].numpy(), s["valid"][0].numpy()
+        rmse.append(np.sqrt(np.mean((pred[ok].astype(np.float64) - gt[ok]) ** 2)))
+    assert va[-1]["rmse"] == pytest.approx(float(np.mean(rmse)), rel=1e-4)
+
+
+def test_registry_weighted_loss_logs_its_terms(tmp_path, folders):
+    """``loss: {name: weighted, options: {terms: [...]}}``: weights as given, not normalised."""
+    from rgb2depth.training.trainer import Trainer
+
+    terms = [{"name": "l1", "weight": 1.0}, {"name": "mse", "weight": 0.5}]
+    out = tmp_path / "run"
+    cfg = load(tmp_path / "c.yaml", config(out, [folder_item(folders["b"])],
+                                           loss={"name": "weighted", "options": {"terms": terms}}))
+    assert Trainer(cfg).run()["steps"] == 2  # 5 samples, batches of 2
+    tr = records(out, "train")
+    assert len(tr) == 2
+    for x in tr:
+        assert set(x["terms"]) == {"l1", "mse"} and all(math.isfinite(v) for v in x["terms"].values())
+        assert x["loss"] == pytest.approx(x["terms"]["l1"] + 0.5 * x["terms"]["mse"], rel=1e-5)
+
+
+# ------------------------------------------------------------------------------ model.init
+
+
+def init_file(path: Path, **options) -> dict:
+    """A ``unet_realtime`` model file with weights (and BN statistics) no fresh build has."""
+    from rgb2depth import models
+    from rgb2depth.models.io import save_model
+
+    net = models.create("unet_realtime", **{**NET, **options})
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for k, v in net.state_dict().items():
+            if v.is_floating_point():
+                v.copy_(torch.rand(v.shape, generator=g) + (0.5 if k.endswith("running_var") else -0.5))
+    save_model(net, path)
+    return {k: v.clone() for k, v in net.state_dict().items()}
+
+
+def setup_trainer(cfg: dict):
+    from rgb2depth.training.trainer import Trainer
+
+    tr = Trainer(cfg)
+    tr._setup()
+    return tr
+
+
+def test_model_init_strict_loads_every_tensor(tmp_path, folders):
+    sd = init_file(tmp_path / "init.pt")
+    cfg = load(tmp_path / "c.yaml", config(tmp_path / "run", [folder_item(folders["b"])],
+                                           model={"init": str(tmp_path / "init.pt")}))
+    own = setup_trainer(cfg).model.state_dict()
+    assert own.keys() == sd.keys()
+    for k in sd:
+        assert torch.equal(own[k], sd[k]), k
+    fresh = setup_trainer({**cfg, "model": {**cfg["model"], "init": None}}).model.state_dict()
+    assert not torch.equal(fresh["head.weight"], sd["head.weight"])  # the file's weights came from the file
+
+
+def test_model_init_non_strict_copies_matching_tensors_and_names_the_rest(tmp_path, folders, capsys):
+    from rgb2depth import models
+    from rgb2depth.training.trainer import load_init_weights
+
+    sd = init_file(tmp_path / "init.pt")
+    # last decoder block 4 -> 6 wide: its two convs and the head's weight change shape
+    other = {**NET, "decoder": [8, 8, 8, 6]}
+    skipped = ["decoder.3.0.0.bias", "decoder.3.0.0.weight", "decoder.3.1.0.bias", "decoder.3.1.0.weight", "head.weight"]
+    info = load_init_weights(models.create("unet_realtime", **other), str(tmp_path / "init.pt"), strict=False)
+    assert info == {"loaded": len(sd) - 5, "skipped": skipped}
+
+    cfg = load(tmp_path / "c.yaml", config(tmp_path / "run", [folder_item(folders["b"])],
+                                           model={"options": other, "init": str(tmp_path / "init.pt"),
+                                                  "strict_init": False}))
+    own = setup_trainer(cfg).model.state_dict()
+    assert f"({len(sd) - 5} tensors, skipped 5: {', '.join(skipped)})" in capsys.readouterr().out
+    for k in sd:
+        if k in skipped:
+            assert own[k].shape != sd[k].shape
+        else:
+            assert torch.equal(own[k], sd[k]), k
+
+
+def test_model_init_strict_mismatch_is_one_line_naming_the_file(tmp_path, folders):
+    from typer.testing import CliRunner
+
+    from rgb2depth.cli import app
+
+    init_file(tmp_path / "init.pt")
+    cfg = config(tmp_path / "run", [folder_item(folders["b"])],
+                 model={"options": {**NET, "decoder": [8, 8, 8, 6]}, "init": str(tmp_path / "init.pt")})
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    r = CliRunner().invoke(app, ["train", "--config", str(tmp_path / "c.yaml")])
+    assert r.exit_code == 2, r.output
+    err = r.stderr.strip()
+    assert len(err.splitlines()) == 1 and str(tmp_path / "init.pt") in err and "decoder.3.0.0" in err, err
+    assert not (tmp_path / "run" / "model.pt").exists()
+
+
+# ------------------------------------------------------------------------------ decode cache
+
+
+def samples(ds) -> list[dict]:
+    return [ds.raw(i) for i in range(len(ds))]
+
+
+def assert_same_samples(a: list[dict], b: list[dict]) -> None:
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        assert x["id"] == y["id"] and x["K"] == y["K"]
+        for k in ("rgb", "depth", "valid"):
+            assert x[k].dtype == y[k].dtype and np.array_equal(x[k], y[k], equal_nan=k == "depth"), (x["id"], k)
+
+
+def test_cache_dir_second_run_reads_the_npz_files(tmp_path, folders):
+    import shutil
+
+    from rgb2depth.training.data import build_dataset
+
+    src = tmp_path / "a"
+    shutil.copytree(folders["a"], src)
+    cache = tmp_path / "cache"
+    items = [folder_item(src, stride=3), folder_item(folders["c"])]  # a0 a3 a6 c0 c1 c2
+    cfg = load(tmp_path / "c.yaml", config(tmp_path / "run", items, data={"cache_dir": str(cache)}))
+    first = build_dataset(cfg, "train", seed=0)
+    assert [s["id"] for s in samples(first)] == ["a000", "a003", "a006", "c000", "c001", "c002"]
+    assert len(list(cache.rglob("*.npz"))) == 6
+    # the same samples decoded without the disk cache
+    assert_same_samples(samples(first), samples(build_dataset({**cfg, "data": {**cfg["data"], "cache_dir": None}},
+                                                              "train", seed=0)))
+
+    # overwrite the source images: a second run must read the cached arrays, not the files
+    for p in (src / "rgb").glob("*.png"):
+        p.write_bytes((src / "rgb" / "a001.png").read_bytes())
+    second = build_dataset(cfg, "train", seed=0)
+    assert_same_samples(samples(first), samples(second))
+    decoded = samples(build_dataset({**cfg, "data": {**cfg["data"], "cache_dir": None}}, "train", seed=0))
+    assert not np.array_equal(decoded[0]["rgb"], first.raw(0)["rgb"])  # the files did change
+    for i in range(len(first)):
+        a, b = first[i], second[i]
+        assert all(torch.equal(a[k], b[k]) for k in ("image", "valid")), i
+        assert torch.equal(a["depth"].nan_to_num(-1), b["depth"].nan_to_num(-1)) and torch.equal(a["K"].nan_to_num(-1), b["K"].nan_to_num(-1))
+
+
+def test_cache_dir_keeps_different_selections_and_splits_apart(tmp_path, folders):
+    """One cache_dir shared by a train split, a val split and a run with another selection:
+    every dataset still holds its own samples."""
+    from rgb2depth.training.data import build_dataset
+
+    cache = tmp_path / "cache"
+    cfg = load(tmp_path / "c.yaml", config(
+        tmp_path / "run", [folder_item(folders["a"], stride=2), folder_item(folders["b"])],
+        data={"cache_dir": str(cache), "val": [folder_item(folders["b"], start=1), folder_item(folders["a"])]}))
+    train, val = build_dataset(cfg, "train", seed=0), build_dataset(cfg, "val", seed=0)
+    assert [s["id"] for s in samples(train)] == ["a000", "a002", "a004", "a006"] + [f"b{i:03d}" for i in range(5)]
+    assert [s["id"] for s in samples(val)] == [f"b{i:03d}" for i in range(1, 5)] + [f"a{i:03d}" for i in range(7)]
+    other = {**cfg, "data": {**cfg["data"], "train": [folder_item(folders["a"], start=1, stride=2)]}}
+    assert [s["id"] for s in samples(build_dataset(other, "train", seed=0))] == ["a001", "a003", "a005"]
+
+
+# ------------------------------------------------------------------------------ K in batches, canonical camera
+
+
+def test_batches_carry_K_scaled_to_the_input_size(tmp_path, folders):
+    from torch.utils.data import DataLoader
+
+    from rgb2depth.training.data import build_dataset, collate
+
+    cfg = load(tmp_path / "c.yaml", config(tmp_path / "run", [folder_item(folders["a"], limit=1),
+                                                                folder_item(folders["b"], limit=1),
+                                                                folder_item(folders["c"], limit=1)]))
+    batch = next(iter(DataLoader(build_dataset(cfg, "train", seed=0), batch_size=3, collate_fn=collate)))
+    assert batch["id"] == ["a000", "b000", "c000"]
+    assert batch["image"].shape == (3, 3, IN_H, IN_W)
+    sx, sy = IN_W / FILE_W, IN_H / FILE_H  # 0.75, 2/3; pixel centres: c' = (c + 0.5) s - 0.5
+    want = [[60 * sx, 58 * sy, 32 * sx - 0.5, 24 * sy - 0.5], [52 * sx, 50 * sy, 30.5 * sx - 0.5, 25.5 * sy - 0.5]]
+    assert batch["K"].dtype == torch.float32 and batch["K"].shape == (3, 4)
+    assert torch.allclose(batch["K"][:2], torch.tensor(want), rtol=0, atol=1e-5)
+    assert torch.isnan(batch["K"][2]).all()  # folder c has no intrinsics.json
+
+
+def test_camera_scale_by_hand():
+    from rgb2depth.models import ModelMeta, camera_scale
+
+    meta = ModelMeta(paper="t", output="metres", extra={"canonical_focal": 0.8})
+    assert camera_scale(meta, 1.6) == pytest.approx(2.0)
+    assert camera_scale(meta, 0.4) == pytest.approx(0.5)
+    assert camera_scale(meta, None) == 1.0 and camera_scale(meta, float("nan")) == 1.0
+    got = camera_scale(meta, torch.tensor([1.6, 0.2, float("nan"), 0.0, -1.0]))
+    assert torch.allclose(got, torch.tensor([2.0, 0.25, 1.0, 1.0, 1.0]))
+    assert camera_scale(ModelMeta(paper="t", output="metres"), 1.6) == 1.0  # no canonical camera
+
+
+def test_lite_depth_targets_are_canonical_camera_depth(tmp_path, folders):
+    """A camera with fx / W = 2 x canonical sees everything at half the canonical camera's
+    distance: the trainer hands the loss half the metric depth; without intrinsics, the metric
+    depth itself."""
+    import torch.nn as nn
+
+    from rgb2depth.models.lite_depth import CANONICAL_FOCAL
+    from rgb2depth.training.data import collate
+
+    fx = 2 * CANONICAL_FOCAL * FILE_W
+    write_folder(tmp_path / "long", "l", 1, Intrinsics(fx, fx, 31.5, 23.5, FILE_W, FILE_H), 4)
+    cfg = load(tmp_path / "c.yaml", config(
+        tmp_path / "run", [folder_item(tmp_path / "long"), folder_item(folders["c"], limit=1)],
+        model={"name": "lite_depth", "options": {"decoder": [16, 8, 8, 8], "input_size": [IN_H, IN_W]}}))
+    tr = setup_trainer(cfg)
+    assert tr.meta.extra["canonical_focal"] == CANONICAL_FOCAL
+    tr._enter_stage(0)
+    tr.step = 0
+
+    class Capture(nn.Module):
+        def forward(self, pred, target, valid, rgb=None):
+            self.target, self.valid = target.detach(), valid
+            return (pred - target).abs()[valid].mean()
+
+    tr.loss_fn = Capture()
+    batch = collate([tr.train_set[0], tr.train_set[1]])
+    assert batch["id"] == ["l000", "c000"]
+    assert batch["K"][0, 0] / IN_W == pytest.approx(2 * CANONICAL_FOCAL)
+    tr._train_step(batch, 0, 0, 0)
+    depth, valid = batch["depth"], batch["valid"]
+    assert torch.equal(tr.loss_fn.valid, valid)
+    target = tr.loss_fn.target.exp()  # lite_depth predicts log depth
+    assert torch.allclose(target[0][valid[0]], depth[0][valid[0]] / 2, rtol=1e-6)
+    assert torch.allclose(target[1][valid[1]], depth[1][valid[1]], rtol=1e-6)
