@@ -1,13 +1,17 @@
 """Speed of the synthetic generator (issue 7 target: >= 10 images/s at 320x240 on 2 cores).
 
     .venv/bin/python benchmarks/bench_synth.py [--size 240x320] [--count 40] [--workers 2]
+        [--variant both|classic|widened] [--no-throughput] [--sheet PATH]
 
-Reports (1) per-image time in one process, one ray-casting thread: wall and CPU seconds,
-median and min over ``--count`` images after 2 warm-up images (each image is a new random
-room: layout + BVH + camera search + render + camera response); (2) the throughput of the
-``rgb2depth synth`` path with ``--workers`` processes writing PNGs (warm-up excluded).
-CPU time is printed beside wall time because the development machine is shared: on an idle
-machine wall ~= CPU per image.
+Reports, per variant, (1) per-image time in one process, one ray-casting thread: wall and CPU
+seconds, median and min over ``--count`` images after 2 warm-up images (each image is a new
+random room: layout + BVH + camera search + render + camera response); (2) the throughput of
+the ``rgb2depth synth`` path with ``--workers`` processes writing PNGs (warm-up excluded).
+Variants: ``classic`` (the original generator, ``SynthDataset`` defaults) and ``widened``
+(room types, hand-held/robot/close-up views, random focal length: ``WIDENED``); ``both`` runs
+them in one process so their ratio is measured under the same load. CPU time is printed beside
+wall time because the development machine is shared: on an idle machine wall ~= CPU per image.
+``--sheet PATH`` also writes a contact sheet of 24 widened samples (RGB beside depth).
 """
 
 from __future__ import annotations
@@ -24,10 +28,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 
-def _per_image(size, count, seed):
+#: The widened generator's options (what real indoor photographs show).
+WIDENED = {"scene_types": "mix", "views": "mix", "focal_range": (500, 640)}
+VARIANTS = {"classic": {}, "widened": WIDENED}
+
+
+def _per_image(size, count, seed, **kw):
     from rgb2depth.synth.generator import SynthDataset
 
-    ds = SynthDataset(count=count + 2, size=size, seed=seed)
+    ds = SynthDataset(count=count + 2, size=size, seed=seed, **kw)
     ds[0], ds[1]  # warm-up: imports, first BVH
     wall, cpu = [], []
     for i in range(2, count + 2):
@@ -38,10 +47,10 @@ def _per_image(size, count, seed):
     return wall, cpu
 
 
-def _throughput(size, count, seed, workers):
+def _throughput(size, count, seed, workers, **kw):
     from rgb2depth.synth import cli
 
-    kwargs = dict(count=count + 2 * workers, size=size, seed=seed, threads=1)
+    kwargs = dict(count=count + 2 * workers, size=size, seed=seed, threads=1, **kw)
     with tempfile.TemporaryDirectory() as d:
         out = Path(d)
         (out / "rgb").mkdir()
@@ -92,17 +101,31 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=40)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--variant", default="both", choices=["both", *VARIANTS])
+    ap.add_argument("--no-throughput", action="store_true", help="skip the multi-process synth path")
+    ap.add_argument("--sheet", default=None, help="also write a contact sheet PNG of widened samples here")
     a = ap.parse_args()
     h, w = (int(t) for t in a.size.split("x"))
     print(f"cpus: {os.cpu_count()}  load average: {os.getloadavg()[0]:.1f}  size: {h}x{w}")
-    tp = _throughput((h, w), a.count, a.seed, a.workers)
-    print(f"synth path, {a.workers} worker processes: {tp:.2f} images/s")
-    wall, cpu = _per_image((h, w), a.count, a.seed)
-    print(
-        f"per image (1 process): wall median {statistics.median(wall) * 1000:.0f} ms, min {min(wall) * 1000:.0f} ms; "
-        f"CPU median {statistics.median(cpu) * 1000:.0f} ms, min {min(cpu) * 1000:.0f} ms "
-        f"(=> {2 / statistics.median(cpu):.1f} images/s on 2 idle cores)"
-    )
+    names = list(VARIANTS) if a.variant == "both" else [a.variant]
+    cpu_med = {}
+    for name in names:
+        kw = VARIANTS[name]
+        if not a.no_throughput:
+            tp = _throughput((h, w), a.count, a.seed, a.workers, **kw)
+            print(f"{name}: synth path, {a.workers} worker processes: {tp:.2f} images/s")
+        wall, cpu = _per_image((h, w), a.count, a.seed, **kw)
+        cpu_med[name] = statistics.median(cpu)
+        print(
+            f"{name}: per image (1 process): wall median {statistics.median(wall) * 1000:.0f} ms, min {min(wall) * 1000:.0f} ms; "
+            f"CPU median {statistics.median(cpu) * 1000:.0f} ms, min {min(cpu) * 1000:.0f} ms "
+            f"(=> {2 / statistics.median(cpu):.1f} images/s on 2 idle cores)"
+        )
+    if len(cpu_med) == 2:
+        print(f"widened / classic CPU median: {cpu_med['widened'] / cpu_med['classic']:.2f}x")
+    if a.sheet:
+        contact_sheet(a.sheet, size=(h, w), seed=a.seed, **WIDENED)
+        print(f"wrote {a.sheet}")
 
 
 if __name__ == "__main__":

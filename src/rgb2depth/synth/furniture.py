@@ -475,7 +475,7 @@ def vanity(rng):
     parts.append(("box", (0, 0, h - 0.01), (w, d, 0.04), "ceramic"))
     br = min(w / 2 - 0.08, rng.uniform(0.18, 0.24))
     parts += [("cyl", (0, 0.03, h + 0.01), br * 0.55, br, 0.13, "ceramic"),
-              ("cyl", (0, 0.03, h + 0.012), br * 0.5, br * 0.85, 0.001, "sink"),
+              ("cyl", (0, 0.03, h + 0.141), br * 0.88, br * 0.88, 0.001, "sink"),  # the basin, seen from above
               ("cyl", (0, -d / 2 + 0.06, h + 0.01), 0.018, 0.015, 0.22, "metal"),
               ("box", (0, -d / 2 + 0.12, h + 0.21), (0.022, 0.13, 0.022), "metal")]
     mw, mh = min(w, rng.uniform(0.5, 1.0)), rng.uniform(0.55, 0.9)
@@ -519,6 +519,24 @@ def shower(rng):
     if rng.random() < 0.6:
         parts.append(("box", (-s / 2 + s * 0.25, s / 2 - 0.03, 0.15 + (ph - 0.2) / 2), (s * 0.5, 0.03, ph - 0.25), "fabric"))
     return parts, (s, s), ph, [], []
+
+
+def leafy_plant(rng):
+    """A potted plant whose foliage is a cluster of leaf clumps around a stem."""
+    r, h = rng.uniform(0.1, 0.2), rng.uniform(0.2, 0.4)
+    top = rng.uniform(0.4, 1.1)
+    parts = [("cyl", (0, 0, 0), r * 0.75, r, h, rng.choice(["ceramic", "plastic", "dark"])),
+             ("cyl", (0, 0, h - 0.02), r * 0.95, r * 0.95, 0.01, "cardboard"),
+             ("cyl", (0, 0, h), 0.012, 0.01, top * 0.8, "wood")]
+    spread = 0.0
+    for _ in range(int(rng.integers(5, 10))):
+        a, zc = rng.uniform(0, 2 * np.pi), h + top * rng.uniform(0.25, 0.95)
+        rr = rng.uniform(0.0, 0.25) * top
+        cr = rng.uniform(0.07, 0.16) * (0.6 + top)
+        parts.append(("sph", (np.cos(a) * rr, np.sin(a) * rr, zc), (cr, cr * rng.uniform(0.7, 1.1), cr * rng.uniform(0.5, 0.9)), "foliage"))
+        spread = max(spread, rr + cr)
+    s = 2 * max(spread, r) + 0.04
+    return parts, (s, s), h + top + 0.2, [], []
 
 
 def bench(rng):

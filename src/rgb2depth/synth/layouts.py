@@ -142,7 +142,7 @@ def living(b) -> None:
     if rng.random() < 0.6:
         b.free_standing(fu.floor_lamp(rng))
     for _ in range(int(rng.integers(0, 3))):
-        b.free_standing(fu.plant(rng))
+        b.free_standing(_one(rng, fu.plant, fu.leafy_plant, fu.leafy_plant))
     _radiators(b)
 
 
@@ -167,7 +167,7 @@ def bedroom(b) -> None:
     if rng.random() < 0.2:
         b.free_standing(fu.armchair(rng))
     if rng.random() < 0.4:
-        b.free_standing(fu.plant(rng))
+        b.free_standing(fu.leafy_plant(rng))
     if rng.random() < 0.2:
         b.free_standing(fu.waste_bin(rng))
     _radiators(b)
@@ -186,7 +186,7 @@ def office(b) -> None:
     if area > 14 and rng.random() < 0.3:
         b.table_with_chairs(chair=fu.office_chair)
     for _ in range(int(rng.integers(0, 3))):
-        b.free_standing(_one(rng, fu.plant, fu.waste_bin, fu.boxes))
+        b.free_standing(_one(rng, fu.leafy_plant, fu.waste_bin, fu.boxes))
     _radiators(b, 0.3)
 
 
@@ -303,7 +303,7 @@ def bathroom(b) -> None:
 def corridor(b) -> None:
     rng = b.rng
     for _ in range(int(rng.integers(0, 4))):
-        out = _one(rng, fu.bench, fu.shelf, fu.cabinet, fu.plant, fu.waste_bin, fu.radiator)
+        out = _one(rng, fu.bench, fu.shelf, fu.cabinet, fu.leafy_plant, fu.waste_bin, fu.radiator)
         if b.Y - out[1][1] >= 0.9:
             b.against_wall(out)
     _radiators(b, 0.3)

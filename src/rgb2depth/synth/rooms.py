@@ -286,7 +286,7 @@ class RoomBuilder:
                 continue
             used.append((x - fw / 2, x + fw / 2))
             self._emit(out[0], R, o + a * x + b * (L - fd / 2 - 0.02))
-        if rng.random() < 0.5 and sum(not lt.directional for lt in self.lights) < 2:
+        if rng.random() < 0.4 and not self.lights:  # at most one: shadow rays per light cost time
             col = np.array([1.0, 0.85 + 0.1 * rng.random(), 0.7 + 0.25 * rng.random()]) * rng.uniform(0.8, 2.5) * self.H**2
             self.lights.append(Light(o + b * (L / 2) + a * (right - left) / 2 + np.array([0, 0, self.H - 0.1]), col, radius=0.1))
 
