@@ -39,15 +39,34 @@ def names() -> list[str]:
     return MODELS.names()
 
 
-def create(name: str, **options: Any) -> nn.Module:
+def check_options(name: str, options: dict[str, Any]) -> None:
+    """One-line ``ValueError`` for an unknown model, option or wrongly typed option value
+    (:meth:`rgb2depth.registry.Registry.check_options`); ``KeyError`` for an unknown name."""
+    _load_families()
+    MODELS.check_options(name, options)
+
+
+def is_pretrained_option(key: str) -> bool:
+    """Whether a model option names pretrained weights to read (``pretrained``, ``*_pretrained``)."""
+    return key == "pretrained" or key.endswith("_pretrained")
+
+
+def create(name: str, *, load_pretrained: bool = True, **options: Any) -> nn.Module:
     """Build the network registered as ``name`` with ``options``.
 
     The returned module has ``meta`` (:class:`ModelMeta`), ``rgb2depth_name`` and
     ``rgb2depth_options`` attributes, which :func:`rgb2depth.models.io.save_model` stores so the
     model can be rebuilt from a file alone.
+
+    ``load_pretrained=False`` builds the network with every pretrained-weights option
+    (:func:`is_pretrained_option`) set to None, while ``rgb2depth_options`` keeps the options
+    as given. Callers that are about to load a complete state_dict (a model file, a checkpoint)
+    use it, so that rebuilding a saved network never downloads or reads backbone weights.
     """
     _load_families()
-    model = MODELS.create(name, **options)
+    build = options if load_pretrained else {
+        k: (None if is_pretrained_option(k) else v) for k, v in options.items()}
+    model = MODELS.create(name, **build)
     if not isinstance(getattr(model, "meta", None), ModelMeta):
         raise TypeError(f"model {name!r} does not define a ModelMeta in .meta")
     model.rgb2depth_name = name
@@ -55,4 +74,7 @@ def create(name: str, **options: Any) -> nn.Module:
     return model
 
 
-__all__ = ["MODELS", "ModelMeta", "create", "from_metres", "names", "register_model", "to_metres"]
+__all__ = [
+    "MODELS", "ModelMeta", "check_options", "create", "from_metres", "is_pretrained_option", "names",
+    "register_model", "to_metres",
+]

@@ -14,7 +14,11 @@ networks of papers 001, 003 and 004 are built on them:
 ``pretrained=`` takes a path to a state_dict file (``torch.save(model.state_dict())`` of the
 torchvision model, or the ``.pth`` torchvision publishes), or ``True`` to download torchvision's
 published ImageNet weights with :func:`torch.hub.load_state_dict_from_url` (needs network
-access; never used in tests). Backbones built with ``include_top=False`` have no classifier
+access; never used in tests). Either way the file is read with ``weights_only=True``, so a
+tampered file (in the hub cache, ``$TORCH_HOME/hub/checkpoints``, or elsewhere) cannot run
+code; a failed download is a one-line error naming the URL. Model files never come here:
+rebuilding a saved network skips its pretrained options (``models.create(...,
+load_pretrained=False)``). Backbones built with ``include_top=False`` have no classifier
 head; the head's keys in the file are then skipped, every other key must match exactly.
 
 Feature extraction: each backbone has ``forward_features(x, return_stages=False)`` returning the
@@ -30,6 +34,8 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 import torch.nn as nn
+
+from rgb2depth.fileio import load_failure, torch_load
 
 PretrainedArg = bool | str | os.PathLike | None
 
@@ -49,16 +55,19 @@ def load_pretrained(
     if pretrained is None or pretrained is False:
         return module
     if pretrained is True:
-        state = torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=True)
         source = url
+        try:
+            state = torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=True, weights_only=True)
+        except OSError as e:  # URLError, HTTPError, socket errors, an unwritable cache folder
+            why = getattr(e, "reason", None) or e.strerror or e
+            raise ValueError(f"{url}: cannot download the pretrained weights ({why}); pass a "
+                             "local state_dict file as pretrained=PATH instead") from None
+        except Exception as e:  # noqa: BLE001 - an unreadable or tampered cached file
+            raise ValueError(f"{url}: the downloaded or cached weights ({torch.hub.get_dir()}/checkpoints) "
+                             f"are not a plain state_dict ({load_failure(e)})") from None
     else:
         source = os.fspath(pretrained)
-        if not os.path.isfile(source):
-            raise FileNotFoundError(f"{source}: pretrained weights file does not exist")
-        try:
-            state = torch.load(source, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001 - re-raised with the file name
-            raise ValueError(f"{source}: cannot read a state_dict ({e})") from e
+        state = torch_load(source, "pretrained weights file")
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
