@@ -81,6 +81,10 @@ def make_checkpoint(model: torch.nn.Module, optimizer, scheduler, *, stage: int,
     }
 
 
+#: Entries a checkpoint must hold to continue a run (``best`` and ``metrics_bytes`` may be absent).
+REQUIRED = ("model", "optimizer", "scheduler", "rng", "stage", "epoch", "batch", "step")
+
+
 def save_checkpoint(ckpt: dict, path: str | Path) -> None:
     from rgb2depth.models.io import atomic_save
 
@@ -88,25 +92,36 @@ def save_checkpoint(ckpt: dict, path: str | Path) -> None:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a training checkpoint (``weights_only=True``); errors name the file."""
+    """Read a training checkpoint (``weights_only=True``); errors are one line naming the file
+    (unreadable, another format, entries missing)."""
+    from rgb2depth.fileio import torch_load
+
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - re-raised with the file named
-        raise ValueError(f"{path}: not a readable checkpoint ({e.__class__.__name__}: {e})") from e
+    ckpt = torch_load(path, "checkpoint")
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ValueError(f"{path}: not an rgb2depth training checkpoint ({FORMAT} expected)")
+    missing = [k for k in REQUIRED if k not in ckpt]
+    if missing:
+        raise ValueError(f"{path}: checkpoint lacks {', '.join(map(repr, missing))}; it cannot "
+                         "continue a run (use it as model.init to start a new one from its weights)")
+    if not isinstance(ckpt["model"], dict) or "state_dict" not in ckpt["model"]:
+        raise ValueError(f"{path}: checkpoint entry 'model' holds no model record")
     return ckpt
 
 
-def clean_stale_temporaries(folder: str | Path) -> None:
-    """Remove ``*.tmp`` files a killed :func:`atomic_save` may have left behind."""
+def clean_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Remove the temporary files a killed :func:`save_checkpoint` (or ``save_model``) left in
+    ``folder``: :func:`rgb2depth.fileio.remove_temporaries`, plus ``*.tmp`` files of the older
+    naming (``last.pt.<random>.tmp``). Returns what was removed."""
+    from rgb2depth.fileio import remove_temporaries
+
     folder = Path(folder)
+    removed = remove_temporaries(folder)
     if folder.is_dir():
         for p in folder.glob("*.tmp"):
             try:
                 p.unlink()
+                removed.append(p)
             except OSError:
                 pass
+    return removed

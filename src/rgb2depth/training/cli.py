@@ -8,13 +8,26 @@ Distributed (DDP; gloo on CPU, NCCL on GPU), either form::
 
     torchrun --nproc_per_node=2 -m rgb2depth train --config C
     torchrun --nproc_per_node=2 --no-python rgb2depth train --config C
+
+Exit codes: 0 done; 1 an output could not be written (a full disk, ...); 2 a wrong config,
+override, option, device, or an unusable input (data, model.init, checkpoint); 3 training
+diverged (non-finite loss or gradient, an overflowing optimiser step). Every error is one line
+on stderr.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
+
+
+def _fail(message: object, code: int) -> typer.Exit:
+    """Print ``message``'s first line as the error and return the Exit to raise."""
+    text = str(message).strip()
+    typer.echo(f"error: {text.splitlines()[0] if text else type(message).__name__}", err=True)
+    return typer.Exit(code)
 
 
 def train(
@@ -27,7 +40,7 @@ def train(
     print_config: bool = typer.Option(False, "--print-config", help="Print the resolved config and exit."),
 ) -> None:
     """Train a depth network from a config: checkpoints, metrics.jsonl, TensorBoard, model.pt."""
-    from rgb2depth.training.config import ConfigError, dump, load_config
+    from rgb2depth.training.config import ConfigError, check_options, dump, load_config
 
     ov = list(overrides or [])
     if output_dir is not None:
@@ -35,19 +48,33 @@ def train(
     try:
         cfg = load_config(config, ov)
     except ConfigError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+        raise _fail(e, 2) from None
     if print_config:
         typer.echo(dump(cfg))
         return
+    from rgb2depth.devices import check_device
+    from rgb2depth.fileio import OutputError, ensure_dir
+
+    try:
+        check_options(cfg, str(config))
+        if device is not None:
+            device = check_device(device)
+            if device == "cuda":  # one GPU per process: the one torchrun assigned
+                device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
+        ensure_dir(cfg["output_dir"], "output folder (output_dir)")
+    except (ConfigError, ValueError, OutputError) as e:
+        raise _fail(e, 2) from None
     from rgb2depth.training.trainer import NonFiniteLossError, Trainer
 
     try:
         Trainer(cfg, resume=str(resume_from) if resume_from else resume, device=device).run()
     except NonFiniteLossError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(3) from None
-    except (FileNotFoundError, ValueError, KeyError) as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        typer.echo(f"error: {msg}", err=True)
-        raise typer.Exit(2) from None
+        raise _fail(e, 3) from None
+    except ConfigError as e:
+        raise _fail(f"{config}: {e}", 2) from None
+    except OutputError as e:  # a checkpoint, model or log that could not be written
+        raise _fail(e, 1) from None
+    except KeyError as e:  # an unknown registry name: the registry's message is its argument
+        raise _fail(e.args[0] if e.args else e, 2) from None
+    except (OSError, ValueError) as e:  # unreadable data / model.init / checkpoint
+        raise _fail(e, 2) from None

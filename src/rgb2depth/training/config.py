@@ -17,7 +17,7 @@ unknown keys are an error so that a typo cannot silently fall back to a default)
     eval:     protocol, min_depth, max_depth, aggregation, align
 
 Strings may use ``${data}`` (the shared real-data folder, :func:`rgb2depth.paths.
-shared_data_dir`), ``${name}`` (the config's name) and ``${config_dir}``. A config may start
+shared_data_dir`), ``${cache}`` (generated data, :func:`rgb2depth.paths.cache_dir`), ``${name}`` (the config's name) and ``${config_dir}``. A config may start
 from another with ``base: other.yaml`` (path relative to the config); its keys override the
 base's, recursively.
 """
@@ -25,6 +25,7 @@ base's, recursively.
 from __future__ import annotations
 
 import copy
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -212,8 +213,68 @@ def _check_keys(cfg: dict, ref: dict, where: tuple[str, ...], source: str) -> No
                               f"{', '.join(sorted(ref))})")
         if (*where, k) in _FREE:
             continue
-        if isinstance(ref[k], dict) and isinstance(v, dict):
+        if isinstance(ref[k], dict):
+            if not isinstance(v, dict):
+                raise ConfigError(f"{source}: {'.'.join(where + (k,))} must be a section (a mapping "
+                                  f"of keys: {', '.join(sorted(ref[k]))}), got {v!r}")
             _check_keys(v, ref[k], where + (k,), source)
+
+
+# Value types of the keys whose default is None (the others take their default's type).
+_NUMBER, _INTEGER = "a number", "an integer"
+_OPTIONAL = {
+    ("train", "max_steps"): _INTEGER,
+    ("train", "grad_clip"): _NUMBER,
+    ("train", "threads"): _INTEGER,
+    ("train", "val_limit"): _INTEGER,
+    ("schedule", "t_max"): _INTEGER,
+    ("eval", "min_depth"): _NUMBER,
+    ("eval", "max_depth"): _NUMBER,
+}
+# Keys whose value may be one of several types: checked by validate() or their consumer.
+_UNTYPED = {("data", "cache"), ("data", "input_size"), ("train", "best_mode"), ("schedule", "metric"),
+            ("model", "init"), ("data", "cache_dir"), ("data", "factory"), ("eval", "align"), ("name",),
+            ("output_dir",), ("train", "stages")}
+
+
+def _number(v: Any) -> float | None:
+    """``v`` as a float when it is a number or numeric text (YAML reads ``1e-4`` as text)."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int | float):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return None
+    return None
+
+
+def _check_types(cfg: dict, ref: dict, where: tuple[str, ...], source: str) -> None:
+    """Every scalar key holds its default's kind of value: a wrong type is named, not met later
+    as ``could not convert string to float`` deep in the trainer."""
+    for k, default in ref.items():
+        key = where + (k,)
+        if key in _FREE or key in _UNTYPED or k not in cfg:
+            continue
+        v = cfg[k]
+        if isinstance(default, dict):
+            _check_types(v, default, key, source)
+            continue
+        want = _OPTIONAL.get(key)
+        if default is None and (want is None or v is None):
+            continue
+        if want is None:
+            want = ("true or false" if isinstance(default, bool) else _INTEGER if isinstance(default, int)
+                    else _NUMBER if isinstance(default, float) else "a string" if isinstance(default, str)
+                    else "a list" if isinstance(default, list) else None)
+        x = _number(v)
+        ok = {"true or false": isinstance(v, bool), _NUMBER: x is not None and math.isfinite(x),
+              _INTEGER: x is not None and math.isfinite(x) and x == int(x), "a string": isinstance(v, str),
+              "a list": isinstance(v, list)}.get(want, True)
+        if not ok:
+            raise ConfigError(f"{source}: {'.'.join(key)} must be {want}, got {v!r}")
 
 
 _VAR = re.compile(r"\$\{(\w+)\}")
@@ -245,7 +306,7 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
 
     Returns the complete config dict (plain YAML types), ready for :class:`Trainer`.
     """
-    from rgb2depth.paths import shared_data_dir
+    from rgb2depth.paths import cache_dir, shared_data_dir
 
     source = str(path) if path is not None else "<config>"
     raw = _read_yaml(Path(path)) if path is not None else {}
@@ -256,11 +317,13 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         apply_override(raw, keys, value)
     _check_keys(raw, DEFAULTS, (), source)
     cfg = deep_merge(DEFAULTS, raw)
+    _check_types(cfg, DEFAULTS, (), source)
     if not cfg["name"]:
         cfg["name"] = Path(path).stem if path is not None else "run"
     data_dir = shared_data_dir()
     variables = {
         "data": str(data_dir) if data_dir is not None else None,
+        "cache": str(cache_dir()),
         "name": cfg["name"],
         "config_dir": str(Path(path).resolve().parent) if path is not None else ".",
     }
@@ -291,6 +354,14 @@ def validate(cfg: dict, source: str = "<config>") -> None:
     size = cfg["data"]["input_size"]
     if size is not None and (not isinstance(size, list | tuple) or len(size) != 2):
         raise ConfigError(f"{source}: data.input_size must be [H, W] (got {size!r})")
+    for key in ("options",):
+        for section in ("model", "loss"):
+            if cfg[section][key] is not None and not isinstance(cfg[section][key], dict):
+                raise ConfigError(f"{source}: {section}.{key} must be a mapping of option: value, "
+                                  f"got {cfg[section][key]!r}")
+    lr = _number(cfg["optim"]["lr"])
+    if not (lr is not None and lr > 0):
+        raise ConfigError(f"{source}: optim.lr must be a positive number, got {cfg['optim']['lr']!r}")
     t = cfg["train"]
     for k in ("epochs", "batch_size"):
         if not isinstance(t[k], int) or t[k] < 1:
@@ -309,6 +380,53 @@ def validate(cfg: dict, source: str = "<config>") -> None:
             if bad:
                 raise ConfigError(f"{source}: train.stages[{i}] has unknown keys {sorted(bad)} "
                                   f"(known: {sorted(STAGE_KEYS)})")
+
+
+def check_options(cfg: dict, source: str = "<config>") -> None:
+    """Check the options the config hands to registered models, losses and optimisers.
+
+    Every ``model.options`` / ``loss.options`` / ``loss.terms[i].options`` key (also inside
+    ``train.stages``) must be a parameter of the registered constructor, with a value of its
+    annotated type (:meth:`rgb2depth.registry.Registry.check_options`). Plugins named in
+    ``imports`` are imported first (they register their own models and losses).
+    ``module:function`` names are not checked. Errors are one ``ConfigError`` line naming the
+    file and key.
+    """
+    import importlib
+
+    from rgb2depth import losses, models
+
+    for mod in cfg.get("imports") or []:
+        try:
+            importlib.import_module(mod)
+        except ImportError as e:
+            raise ConfigError(f"{source}: imports: cannot import {mod!r} ({e})") from None
+
+    def check(check_fn, name, options, key: str) -> None:
+        if not name or ":" in str(name):
+            return
+        try:
+            check_fn(name, dict(options or {}))
+        except KeyError as e:
+            raise ConfigError(f"{source}: {key}: {e.args[0] if e.args else e}") from None
+        except ValueError as e:
+            raise ConfigError(f"{source}: {key}.options: {e}") from None
+
+    def check_loss(lcfg: dict, where: str) -> None:
+        if lcfg.get("terms"):
+            for i, term in enumerate(lcfg["terms"]):
+                check(losses.LOSSES.check_options, term.get("name"), term.get("options"), f"{where}.terms[{i}]")
+        elif lcfg.get("name"):
+            check(losses.LOSSES.check_options, lcfg["name"], lcfg.get("options"), where)
+
+    check(models.check_options, cfg["model"]["name"], cfg["model"]["options"], "model")
+    check_loss(cfg["loss"], "loss")
+    for i, st in enumerate(cfg["train"].get("stages") or []):
+        if isinstance(st.get("loss"), dict):
+            check_loss({**cfg["loss"], **st["loss"]}, f"train.stages[{i}].loss")
+        optim = st.get("optim")
+        if optim is not None and not isinstance(optim, dict):
+            raise ConfigError(f"{source}: train.stages[{i}].optim must be a section, got {optim!r}")
 
 
 def dump(cfg: dict) -> str:

@@ -40,9 +40,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from rgb2depth.fileio import ensure_dir, write_text
 from rgb2depth.training import checkpoint as ckpt_mod
 from rgb2depth.training import distributed as dist_mod
-from rgb2depth.training.config import dump
+from rgb2depth.training.config import check_options, dump
 from rgb2depth.training.data import ResumableSampler, build_dataset, collate
 
 #: Metrics where larger is better (for best-checkpoint selection); everything else: smaller.
@@ -116,30 +117,37 @@ def build_loss(lcfg: dict) -> nn.Module:
     return _resolve(lcfg["name"], losses.create, **dict(lcfg.get("options") or {}))
 
 
-def build_model(mcfg: dict) -> nn.Module:
+def build_model(mcfg: dict, load_pretrained: bool = True) -> nn.Module:
+    """The configured network. ``load_pretrained=False`` when every weight is about to come
+    from a file (a resumed checkpoint, a strict ``model.init``): its pretrained-backbone
+    options are then not read (``models.create(..., load_pretrained=False)``)."""
     from rgb2depth import models
 
-    return _resolve(mcfg["name"], models.create, **dict(mcfg.get("options") or {})) if ":" in mcfg["name"] \
-        else models.create(mcfg["name"], **dict(mcfg.get("options") or {}))
+    options = dict(mcfg.get("options") or {})
+    if ":" in mcfg["name"]:
+        return _resolve(mcfg["name"], models.create, **options)
+    return models.create(mcfg["name"], load_pretrained=load_pretrained, **options)
 
 
 def load_init_weights(model: nn.Module, path: str, strict: bool = True) -> dict:
-    """Weights from a model file or training checkpoint (``weights_only=True``) into ``model``.
+    """Weights from a model file, training checkpoint or bare state_dict file
+    (``weights_only=True``) into ``model``; errors are one line naming the file.
 
     With ``strict=False`` only tensors whose names and shapes match are copied (fine-tuning a
     network whose head differs); returns ``{"loaded": n, "skipped": [...]}``.
     """
+    from rgb2depth.fileio import torch_load
+    from rgb2depth.models.io import load_weights
+
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: model.init file not found")
-    rec = torch.load(p, map_location="cpu", weights_only=True)
+    rec = torch_load(p, "model.init file")
     if isinstance(rec, dict) and isinstance(rec.get("model"), dict) and "state_dict" in rec["model"]:
         rec = rec["model"]
     sd = rec["state_dict"] if isinstance(rec, dict) and "state_dict" in rec else rec
-    if not isinstance(sd, dict):
-        raise ValueError(f"{p}: holds no state dict")
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise ValueError(f"{p}: model.init file holds no state_dict")
     if strict:
-        model.load_state_dict(sd)
+        load_weights(model, sd, f"{p} (model.init)")
         return {"loaded": len(sd), "skipped": []}
     own = model.state_dict()
     ok = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
@@ -285,12 +293,17 @@ class Trainer:
         self.ckpt_dir = self.out / "checkpoints"
         self.metrics_path = self.out / "metrics.jsonl"
         if self.main:
-            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-            (self.out / "config.yaml").write_text(dump(cfg))
+            ensure_dir(self.ckpt_dir, "checkpoint folder")
+            write_text(self.out / "config.yaml", dump(cfg))
         import_plugins(cfg.get("imports"))
+        check_options(cfg, f"config {cfg['name']!r}")
         ckpt_mod.seed_everything(int(cfg["seed"]))
 
-        self.model = build_model(cfg["model"]).to(self.device)
+        # Resuming or a strict model.init replaces every weight: pretrained backbone options
+        # are then not read (no download, no other file unpickled).
+        self.resume_path = self._resume_path()
+        from_file = self.resume_path is not None or bool(cfg["model"].get("init") and cfg["model"].get("strict_init", True))
+        self.model = build_model(cfg["model"], load_pretrained=not from_file).to(self.device)
         self.meta = self.model.meta
         if cfg["data"].get("input_size"):
             # the saved model file says the size it was trained at; inference and evaluation
@@ -308,8 +321,9 @@ class Trainer:
 
         seed = int(cfg["seed"])
         progress = self.main and bool(cfg["train"].get("progress", True)) and _isatty()
-        self.train_set = build_dataset(cfg, "train", seed, progress=progress)
-        self.val_set = build_dataset(cfg, "val", seed, progress=progress)
+        self.train_set = _build_split(cfg, "train", seed, progress)
+        self.val_set = _build_split(cfg, "val", seed, progress)
+        require_valid_depth(self.train_set, cfg["data"])
         if self.val_set is not None and cfg["train"].get("val_limit"):
             from rgb2depth.training.data import _Subset
 
@@ -414,6 +428,19 @@ class Trainer:
     def _last_path(self) -> Path:
         return self.ckpt_dir / "last.pt"
 
+    def _resume_path(self) -> Path | None:
+        """The checkpoint to continue from, None to start from scratch (``--resume`` without a
+        checkpoint yet); a named checkpoint that does not exist is an error."""
+        if not self.resume:
+            return None
+        named = isinstance(self.resume, str | os.PathLike)
+        path = Path(self.resume) if named else self._last_path()
+        if path.is_file():
+            return path
+        if named:
+            raise FileNotFoundError(f"{path}: no checkpoint to resume from")
+        return None
+
     def _save(self, si: int, epoch: int, batch: int) -> None:
         if not self.main:
             return
@@ -427,9 +454,13 @@ class Trainer:
         self.last_saved_step = self.step
 
     def _load(self, path: Path) -> tuple[int, int, int]:
+        from rgb2depth.models.io import load_weights
+
         ck = ckpt_mod.load_checkpoint(path)
         si, epoch, batch = ck["stage"], ck["epoch"], ck["batch"]
-        self.model.load_state_dict(ck["model"]["state_dict"])
+        if not 0 <= int(si) < len(self.stages):
+            raise ValueError(f"{path}: checkpoint is at stage {si}, the config has {len(self.stages)} stage(s)")
+        load_weights(self.model, ck["model"]["state_dict"], path)
         self._enter_stage(si)
         if ck["optimizer"] is not None:
             self.optimizer.load_state_dict(ck["optimizer"])
@@ -558,7 +589,15 @@ class Trainer:
                     f"{self.stages[si]['name']!r}, epoch {epoch}, batch {bi}); training stopped before "
                     f"updating the weights. Last good checkpoint: {self._last_path()} (step "
                     f"{self.last_saved_step}).")
-        self.optimizer.step()
+        try:
+            self.optimizer.step()
+        except RuntimeError as e:  # e.g. Adam's step size overflowing float32 for a huge lr
+            if "overflow" not in str(e):
+                raise
+            lr = self.optimizer.param_groups[0]["lr"]
+            raise NonFiniteLossError(
+                f"the optimiser step overflowed at step {self.step + 1} (stage {self.stages[si]['name']!r}) "
+                f"with optim.lr = {lr:g}: lower the learning rate") from None
         self.step += 1
         return float(loss.item())
 
@@ -571,17 +610,17 @@ class Trainer:
         self._last_val_step = -1
         self._pending: list[dict] = []
         start = None
-        if self.resume:
-            path = Path(self.resume) if isinstance(self.resume, str | os.PathLike) else self._last_path()
-            if path.is_file():
+        if self.main:  # what a killed save left behind, whether or not there is a run to resume
+            ckpt_mod.clean_stale_temporaries(self.ckpt_dir)
+        path = self.resume_path
+        if path is not None:
+            if self.main and path.parent != self.ckpt_dir:
                 ckpt_mod.clean_stale_temporaries(path.parent)
-                start = self._load(path)
-                self.log_text(f"resumed from {path} at step {self.step} (stage {start[0]}, "
-                              f"epoch {start[1]}, batch {start[2]})")
-            elif isinstance(self.resume, str | os.PathLike):
-                raise FileNotFoundError(f"{path}: no checkpoint to resume from")
-            else:
-                self.log_text(f"no checkpoint in {self.ckpt_dir}: starting from scratch")
+            start = self._load(path)
+            self.log_text(f"resumed from {path} at step {self.step} (stage {start[0]}, "
+                          f"epoch {start[1]}, batch {start[2]})")
+        elif self.resume:
+            self.log_text(f"no checkpoint in {self.ckpt_dir}: starting from scratch")
         if start is None and self.main and self.metrics_path.exists():
             self.metrics_path.unlink()
         self._tb_open()
@@ -675,7 +714,7 @@ class Trainer:
             save_model(self.model, self.out / "model.pt",
                        info={"config": cfg["name"], "steps": self.step, "best": self.best,
                              "final_val": last_val, "loss": loss_label(cfg["loss"])})
-            (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
+            write_text(self.out / "summary.json", json.dumps(summary, indent=2))
             if self.tb is not None:
                 self.tb.close()
             self.log_text(f"done: {self.step} steps in {wall:.1f} s; model written to {self.out / 'model.pt'}")
@@ -699,6 +738,47 @@ class Trainer:
             self.tb.add_scalar("train/lr", rec["lr"], self.step)
             for k, v in (rec.get("terms") or {}).items():
                 self.tb.add_scalar(f"train/loss_{k}", v, self.step)
+
+
+def _build_split(cfg: dict, split: str, seed: int, progress: bool):
+    """``build_dataset`` with a loader's wrong argument reported as a one-line ConfigError."""
+    try:
+        return build_dataset(cfg, split, seed, progress=progress)
+    except TypeError as e:
+        if "argument" not in str(e):
+            raise
+        from rgb2depth.training.config import ConfigError
+
+        raise ConfigError(f"data.{split}: {e}") from None
+
+
+def require_valid_depth(dataset, dcfg: dict) -> None:
+    """Stop before training on a dataset none of whose samples has a valid depth pixel.
+
+    Such data (a wrong ``depth_scale``, empty depth PNGs, a loader reading the wrong files)
+    would give a loss of 0 at every step and a "trained" model that learnt nothing. Each
+    ``data.train`` item is checked on its own (one sample with a valid pixel is enough, so a
+    healthy dataset costs one sample); the error names the item.
+    """
+    source = getattr(dataset, "source", None)
+    items = list(dcfg.get("train") or [])
+    offsets = getattr(source, "offsets", None)
+    if offsets is not None and len(offsets) == len(items) + 1:
+        ranges = [(int(a), int(b)) for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+    else:
+        ranges = [(0, len(dataset))]
+    get = dataset.raw if hasattr(dataset, "raw") else dataset.__getitem__
+    for k, (a, b) in enumerate(ranges):
+        if any(bool(np.asarray(get(i)["valid"]).any()) for i in range(a, b)):
+            continue
+        if dcfg.get("factory"):
+            what = f"data.factory {dcfg['factory']!r}"
+        else:
+            item = items[k] if len(ranges) == len(items) else items[0] if len(items) == 1 else None
+            label = ", ".join(f"{key}={v}" for key, v in (item or {}).items() if key != "select")
+            what = f"data.train[{k}] ({label})" if item is not None else "data.train"
+        raise ValueError(f"{what}: none of its {b - a} training samples has a valid depth pixel "
+                         "(check the depth files and depth_scale); training would learn nothing")
 
 
 def _isatty() -> bool:
