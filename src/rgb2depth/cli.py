@@ -30,6 +30,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("synth", "rgb2depth.synth.cli", "synth"),
     ("reconstruct", "rgb2depth.geometry.cli", "reconstruct"),
     ("stereo", "rgb2depth.data.cli", "stereo"),
+    ("serve", "rgb2depth.serve.cli", "serve"),
 ]
 
 
