@@ -3,6 +3,10 @@
 Writes a folder dataset (docs/DEVELOPING.md layout; read it back with
 ``rgb2depth.data.create("folder", root=OUT)``): the left images, depth PNGs (uint16,
 metres = value / depth_scale, 0 = rejected) and intrinsics.json when the calibration gives them.
+Every file is written atomically. A pair that cannot be used (unreadable image, missing
+right image or per-pair calibration, a write failure) gets a one-line error and the others are
+still written (exit code 1); missing inputs or calibration, or an unusable --out, stop at once
+(exit code 2).
 """
 
 from __future__ import annotations
@@ -15,8 +19,6 @@ IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".ppm", ".bmp")
 
 
 def _pairs(left: Path, right: Path) -> list[tuple[str, Path, Path]]:
-    if left.is_dir() != right.is_dir():
-        raise typer.BadParameter("left and right must both be files or both be folders")
     if not left.is_dir():
         return [(left.stem, left, right)]
     out = []
@@ -52,6 +54,7 @@ def stereo(
     from rgb2depth.data.depth_io import DataError
     from rgb2depth.data.folder import FolderWriter
     from rgb2depth.data.stereo import StereoConfig, disparity_to_depth, has_wls, read_stereo_calib
+    from rgb2depth.fileio import OutputError, ensure_dir, reason
     from rgb2depth.geometry.camera import Intrinsics
 
     from .depth_io import read_rgb
@@ -69,16 +72,27 @@ def stereo(
         raise typer.Exit(2) from None
     for p in (left, right):
         if not p.exists():
-            typer.echo(f"{p}: not found", err=True)
+            typer.echo(f"error: {p}: no such file or folder", err=True)
             raise typer.Exit(2)
+    if left.is_dir() != right.is_dir():
+        typer.echo(f"error: {left} and {right}: give two files or two folders", err=True)
+        raise typer.Exit(2)
     pairs = _pairs(left, right)
     if not pairs:
-        typer.echo(f"{left}: no images", err=True)
+        typer.echo(f"error: {left}: no images ({', '.join(IMAGE_EXTS)})", err=True)
         raise typer.Exit(2)
     if calib is None and (focal is None or baseline is None):
         typer.echo("error: give --calib, or both --focal and --baseline", err=True)
         raise typer.Exit(2)
-    writer = FolderWriter(out, depth_scale=depth_scale)
+    if calib is not None and not calib.exists():
+        typer.echo(f"error: --calib {calib}: no such file or folder", err=True)
+        raise typer.Exit(2)
+    try:
+        ensure_dir(out, "output folder (--out)")
+        writer = FolderWriter(out, depth_scale=depth_scale)
+    except OSError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
     failed = 0
     wrote_K = False
     for stem, lp, rp in track(pairs, description="stereo", disable=len(pairs) < 2):
@@ -104,9 +118,15 @@ def stereo(
                 wrote_K = True
             writer.write(stem, L, depth, K)
             typer.echo(f"{stem}: kept {np.isfinite(depth).mean():.1%} of pixels")
-        except (DataError, ValueError, OSError, KeyError) as e:
+        except KeyError as e:  # a calibration without the entry (e.g. no principal point)
             failed += 1
-            typer.echo(f"{e}" if isinstance(e, DataError) else f"{lp}: {e}", err=True)
+            typer.echo(f"error: {lp}: the calibration lacks {e}", err=True)
+        except (DataError, OutputError) as e:  # the message names the file
+            failed += 1
+            typer.echo(f"error: {e}", err=True)
+        except (ValueError, OSError) as e:
+            failed += 1
+            typer.echo(f"error: {lp}: {reason(e)}", err=True)
     typer.echo(f"wrote {len(pairs) - failed} targets to {out}")
     if failed:
         raise typer.Exit(1)

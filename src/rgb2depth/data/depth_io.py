@@ -22,6 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from rgb2depth.fileio import imwrite
+
 from .base import DataError
 
 __all__ = ["DataError"]  # re-exported: historically defined here
@@ -142,18 +144,17 @@ def metres_to_uint16(depth: np.ndarray, scale: float, path: str | Path = "<array
 
 
 def write_depth_png(path: str | Path, depth: np.ndarray, scale: float = 1000.0) -> None:
+    """Metres -> uint16 PNG (value = metres * ``scale``, 0 = invalid), written atomically
+    (:func:`rgb2depth.fileio.imwrite`; a failure raises its one-line ``OutputError``)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), metres_to_uint16(depth, scale, path)):
-        raise DataError(path, "cannot write PNG")
+    imwrite(path, metres_to_uint16(depth, scale, path))
 
 
 def write_rgb(path: str | Path, rgb: np.ndarray, quality: int = 95) -> None:
+    """An RGB uint8 image as PNG or JPEG (by suffix), written atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if path.suffix.lower() in (".jpg", ".jpeg") else []
-    if not cv2.imwrite(str(path), cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR), params):
-        raise DataError(path, "cannot write image")
+    imwrite(path, cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR), params)
 
 
 # --- SUN RGB-D -------------------------------------------------------------------------------

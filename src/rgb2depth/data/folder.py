@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rgb2depth.fileio import write_text
 from rgb2depth.geometry.camera import Intrinsics
 
 from .base import Source, make_sample
@@ -100,7 +101,7 @@ class FolderWriter:
         self._poses: list[str] = []
         self._K: Intrinsics | None = None
         if self.depth_scale != DEFAULT_DEPTH_SCALE:
-            (self.root / "meta.json").write_text(json.dumps({"depth_scale": self.depth_scale}) + "\n")
+            write_text(self.root / "meta.json", json.dumps({"depth_scale": self.depth_scale}) + "\n")
 
     def write(self, stem: str, rgb: np.ndarray, depth: np.ndarray, K: Intrinsics | None = None, pose: np.ndarray | None = None) -> None:
         write_rgb(self.root / "rgb" / f"{stem}{self.rgb_ext}", rgb)
@@ -108,7 +109,7 @@ class FolderWriter:
         if K is not None:
             if self._K is None:
                 self._K = K
-                (self.root / "intrinsics.json").write_text(json.dumps(K.to_dict(), indent=1) + "\n")
+                write_text(self.root / "intrinsics.json", json.dumps(K.to_dict(), indent=1) + "\n")
             elif K != self._K:
                 raise ValueError(f"{self.root}: one folder holds one camera; {stem} has different intrinsics")
         if pose is not None:
@@ -117,4 +118,4 @@ class FolderWriter:
             q = Rotation.from_matrix(pose[:3, :3]).as_quat()
             t = pose[:3, 3]
             self._poses.append(f"{stem} " + " ".join(f"{v:.9g}" for v in (*t, *q)))
-            (self.root / "poses.txt").write_text("\n".join(self._poses) + "\n")
+            write_text(self.root / "poses.txt", "\n".join(self._poses) + "\n")

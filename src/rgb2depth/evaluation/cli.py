@@ -70,6 +70,7 @@ def evaluate(
         resolve_dataset_spec,
         save_vis,
     )
+    from rgb2depth.fileio import OutputError, ensure_dir, write_text
     from rgb2depth.training.config import ConfigError
 
     if threads:
@@ -84,9 +85,23 @@ def evaluate(
         typer.echo("error: --aggregation must be per_image or pooled", err=True)
         raise typer.Exit(2)
     al = None if align == "none" else ("scale" if align == "lstsq" else align)
+    size = None
+    if input_size:
+        try:
+            size = tuple(int(v) for v in input_size.lower().split("x"))
+            if len(size) != 2 or min(size) < 1:
+                raise ValueError
+        except ValueError:
+            typer.echo(f"error: --input-size {input_size!r}: expected HxW, e.g. 240x320", err=True)
+            raise typer.Exit(2) from None
+    if out is not None and out.is_dir():
+        typer.echo(f"error: --out {out}: is a folder; give the JSON file to write", err=True)
+        raise typer.Exit(2)
     try:
         spec = resolve_dataset_spec(dataset, data or [])
-    except ConfigError as e:
+        if out is not None:
+            ensure_dir(out.parent, "folder of --out")
+    except (ConfigError, OutputError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
     record: dict = {"dataset": {**spec, "loader": spec.get("name"), "name": dataset}, "protocol": protocol, "aggregation": aggregation,
@@ -106,16 +121,7 @@ def evaluate(
             record.update(source="predictions", predictions=str(predictions), name=name or predictions.name)
         else:
             net, info = load_any_model(model)
-            size = None
-            if input_size:
-                try:
-                    h, w = (int(v) for v in input_size.lower().split("x"))
-                except ValueError:
-                    typer.echo(f"error: --input-size {input_size!r}: expected HxW, e.g. 240x320", err=True)
-                    raise typer.Exit(2) from None
-                size = (h, w)
-            else:
-                size = tuple(net.meta.input_size)
+            size = size or tuple(net.meta.input_size)
             ds = build_eval_dataset(spec)
             res = evaluate_dataset(net, ds, protocol, min_depth, max_depth, al, aggregation, flip=flip,
                                    batch_size=batch_size, input_size=size, keep_images=vis, limit=limit,
@@ -139,12 +145,15 @@ def evaluate(
                  {"images": record["count"], "skipped": record["skipped"], "aggregation": aggregation,
                   "align": align, "flip": flip})
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if res.get("images"):
-            vis_path = out.with_suffix(".vis.npz")
-            save_vis(res["images"], vis_path)
-            record["vis"] = vis_path.name
-        out.write_text(json.dumps(record, indent=2, default=float))
+        try:
+            if res.get("images"):
+                vis_path = out.with_suffix(".vis.npz")
+                save_vis(res["images"], vis_path)
+                record["vis"] = vis_path.name
+            write_text(out, json.dumps(record, indent=2, default=float))
+        except OutputError as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(1) from None
         typer.echo(f"wrote {out}")
     if rc:
         raise typer.Exit(rc)
@@ -163,7 +172,7 @@ def report(
 
     try:
         paths = build_report(evaluations, log or [], out, title=title, metric_keys=metrics.split(","))
-    except (FileNotFoundError, ValueError) as e:
+    except (OSError, ValueError) as e:  # unreadable inputs, or an output that cannot be written
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None
     for p in paths:

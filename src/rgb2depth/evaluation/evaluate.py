@@ -23,6 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rgb2depth.fileio import atomic_path
+
 #: Shortcuts for the real data shipped in ../shared/data (paths relative to that folder).
 DATASET_PRESETS: dict[str, dict[str, Any]] = {
     "nyu_mini": {"name": "nyu_csv", "csv_path": "${data}/nyu/nyu2_mini_test/nyu2_mini_test.csv"},
@@ -319,8 +321,8 @@ def save_vis(images: list[dict], path: str | Path, max_width: int = 320) -> None
         out[f"gt_{k}"] = cv2.resize(im["gt"], size, interpolation=cv2.INTER_NEAREST)
         out[f"pred_{k}"] = cv2.resize(im["pred"], size, interpolation=cv2.INTER_LINEAR)
         out[f"id_{k}"] = np.array(str(im["id"]))
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **out)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **out)
 
 
 def load_vis(path: str | Path) -> list[dict]:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rgb2depth.fileio import atomic_path, ensure_dir, write_text
+
 HIGHER_IS_BETTER = {"delta1", "delta2", "delta3", "ssim"}
 LABELS = {
     "delta1": "δ<1.25", "delta2": "δ<1.25²", "delta3": "δ<1.25³", "abs_rel": "AbsRel",
@@ -142,8 +144,7 @@ def plot_curves(logs: list[tuple[str, list[dict]]], path: Path, val_keys=("rmse"
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path
 
 
@@ -185,9 +186,19 @@ def plot_qualitative(evals: list[dict], path: Path, max_rows: int = 4) -> Path |
     for j, t in enumerate(["RGB", "ground truth"] + [c[0] for c in cols]):
         axes[0][j].set_title(str(t)[:28], fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
     return path
+
+
+def save_figure(fig, path: Path, dpi: int) -> None:
+    """``fig.savefig`` atomically (format from ``path``'s suffix), then close the figure."""
+    import matplotlib.pyplot as plt
+
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi)
+    finally:
+        plt.close(fig)
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
@@ -210,8 +221,7 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
 def build_report(evaluations: list[Path], logs: list[Path], out: Path, title: str = "rgb2depth results",
                  metric_keys: list[str] | None = None) -> list[Path]:
     """Write ``report.md``, ``report.html`` and the PNGs into ``out``; returns the paths."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_dir(out, "report folder")
     evals = [load_evaluation(p) for p in evaluations]
     if not evals:
         raise ValueError("no evaluation file given")
@@ -254,7 +264,7 @@ def build_report(evaluations: list[Path], logs: list[Path], out: Path, title: st
     style = ("<style>body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child{text-align:left}</style>")
     mdp, htp = out / "report.md", out / "report.html"
-    mdp.write_text("\n".join(md) + "\n")
-    htp.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+    write_text(mdp, "\n".join(md) + "\n")
+    write_text(htp, f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
                    f"{style}</head><body>{''.join(hp)}</body></html>\n")
     return [mdp, htp, *written]

@@ -19,6 +19,7 @@ def export(
     import warnings
 
     from rgb2depth.export.formats import export_onnx, export_torchscript, verify_export
+    from rgb2depth.fileio import OutputError, ensure_dir
     from rgb2depth.inference.api import ModelLoadError, _resolve
     from rgb2depth.inference.profiling import parse_size
 
@@ -26,6 +27,13 @@ def export(
     if fmt not in ("onnx", "torchscript"):
         typer.echo(f"error: --format must be onnx or torchscript, got {format!r}", err=True)
         raise typer.Exit(2)
+    try:
+        if output.is_dir():
+            raise OutputError(f"{output}: is a folder; give the file to write (-o model.{'onnx' if fmt == 'onnx' else 'pt'})")
+        ensure_dir(output.parent, "folder of -o")
+    except OutputError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

@@ -33,25 +33,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from rgb2depth.fileio import write_bytes
 from rgb2depth.models.base import ModelMeta, to_metres
 
 OPSET = 17
 META_KEY = "rgb2depth_meta"
 SIZE_KEY = "rgb2depth_input_hw"
 TS_META_FILE = "rgb2depth_meta.json"
-
-
-def _atomic_write_bytes(data: bytes, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _size(model: nn.Module, size: tuple[int, int] | None) -> tuple[int, int]:
@@ -133,7 +121,7 @@ def export_onnx(
     ):
         p = proto.metadata_props.add()
         p.key, p.value = key, value
-    _atomic_write_bytes(proto.SerializeToString(), path)
+    write_bytes(path, proto.SerializeToString())
     return path
 
 
@@ -171,7 +159,7 @@ def export_torchscript(
     }
     buf = io.BytesIO()
     torch.jit.save(traced, buf, _extra_files=extra)
-    _atomic_write_bytes(buf.getvalue(), path)
+    write_bytes(path, buf.getvalue())
     return path
 
 

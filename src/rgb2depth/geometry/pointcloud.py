@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rgb2depth.fileio import atomic_path
 from rgb2depth.geometry.camera import DEFAULT_HFOV_DEG, Intrinsics, backproject
 
 
@@ -116,12 +117,9 @@ def write_ply(path: str | os.PathLike, cloud: PointCloud | np.ndarray, colors: n
         header += ["property uchar red", "property uchar green", "property uchar blue"]
     header.append("end_header")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # complete file or none
         f.write(("\n".join(header) + "\n").encode("ascii"))
-        rec.tofile(f)
-    os.replace(tmp, path)
+        f.write(rec.view(np.uint8))  # through Python's file: a refused write names the reason
     return path
 
 

@@ -345,20 +345,49 @@ class DepthPredictor:
         rgb = self.load_image(image)
         return self.predict_rgb(rgb, name=_name_of(image)), rgb
 
-    def predict_batch(self, images: Iterable, batch_size: int = 8) -> list[np.ndarray]:
+    def predict_batch(self, images: Iterable, batch_size: int = 8, on_error: str = "raise"):
         """Predict many images, running the network on batches of ``batch_size``.
 
-        Images of the same network input size are stacked into one forward pass. Returns a
-        list of depth maps in the input order. A bad input raises its ``ImageReadError``.
+        Images of the same network input size are stacked into one forward pass.
+
+        ``on_error="raise"`` (default): returns the list of depth maps in the input order; a
+        bad input raises its ``ImageReadError`` (a non-finite prediction its ``RuntimeError``)
+        and no result is returned. ``on_error="collect"``: every good input is still
+        predicted; returns ``(depths, errors)`` where ``depths[i]`` is the depth map of input
+        ``i`` or None when it failed, and ``errors`` maps the index of each failed input to its
+        exception (``str(err)`` is one line naming the input).
         """
+        if on_error not in ("raise", "collect"):
+            raise ValueError(f"on_error must be 'raise' or 'collect', got {on_error!r}")
         images = list(images)
-        rgbs = [self.load_image(im) for im in images]
         names = [_name_of(im) for im in images]
-        return self.predict_rgb_batch(rgbs, batch_size=batch_size, names=names)
+        rgbs: dict[int, np.ndarray] = {}
+        errors: dict[int, Exception] = {}
+        for i, im in enumerate(images):
+            try:
+                rgbs[i] = self.load_image(im)
+            except ImageReadError as e:
+                if on_error == "raise":
+                    raise
+                errors[i] = e
+        idx = list(rgbs)
+        result = self.predict_rgb_batch([rgbs[i] for i in idx], batch_size=batch_size,
+                                        names=[names[i] for i in idx], on_error=on_error)
+        if on_error == "raise":
+            return result
+        good, failed = result
+        depths: list[np.ndarray | None] = [None] * len(images)
+        for k, i in enumerate(idx):
+            depths[i] = good[k]
+        errors.update({idx[k]: e for k, e in failed.items()})
+        return depths, dict(sorted(errors.items()))
 
     def predict_rgb_batch(self, rgbs: Sequence[np.ndarray], batch_size: int = 8,
-                          names: Sequence[str] | None = None) -> list[np.ndarray]:
+                          names: Sequence[str] | None = None, on_error: str = "raise"):
+        """:meth:`predict_batch` for decoded HxWx3 uint8 arrays (``on_error`` likewise: with
+        ``"collect"`` a non-finite prediction is reported per image, not raised)."""
         out: list[np.ndarray | None] = [None] * len(rgbs)
+        errors: dict[int, Exception] = {}
         groups: dict[tuple[int, int], list[int]] = {}
         for i, rgb in enumerate(rgbs):
             groups.setdefault(self.network_size(*rgb.shape[:2]), []).append(i)
@@ -369,8 +398,13 @@ class DepthPredictor:
                 y = self._run(x)
                 for j, i in enumerate(chunk):
                     h, w = rgbs[i].shape[:2]
-                    out[i] = self._postprocess(y[j, 0], h, w, names[i] if names else "<image>")
-        return out  # type: ignore[return-value]
+                    try:
+                        out[i] = self._postprocess(y[j, 0], h, w, names[i] if names else "<image>")
+                    except RuntimeError as e:
+                        if on_error == "raise":
+                            raise
+                        errors[i] = e
+        return out if on_error == "raise" else (out, errors)
 
 
 def _name_of(image) -> str:

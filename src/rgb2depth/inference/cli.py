@@ -24,11 +24,13 @@ def _err(msg: str) -> None:
 
 def _load_predictor(model: str, backend: str, device: str, threads: int, max_pixels: int | None = None):
     """Load the model or exit with code 2 and a one-line message; untrained -> a warning line."""
+    from rgb2depth.devices import check_device
     from rgb2depth.inference.api import ModelLoadError, load
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
+            device = check_device(device)
             pred = load(model, device=device, backend=backend, threads=threads or None, max_pixels=max_pixels)
         except (ModelLoadError, FileNotFoundError, ValueError) as e:
             typer.echo(f"error: {str(e).splitlines()[0]}", err=True)
@@ -103,7 +105,8 @@ def predict(
 
     from tqdm import tqdm
 
-    from rgb2depth.inference.imageio import ImageReadError
+    from rgb2depth.fileio import OutputError, ensure_dir
+    from rgb2depth.inference.imageio import ImageReadError, max_pixels_default
     from rgb2depth.inference.outputs import OutputWriter, parse_save
     from rgb2depth.inference.video import VideoReadError, process_stream
 
@@ -117,7 +120,10 @@ def predict(
         writer = OutputWriter(Path(output), kinds, cmap, colorbar, intrinsics, ply_max_points or None)
         if not 0.0 <= smooth < 1.0:
             raise ValueError(f"--smooth must be in [0, 1), got {smooth}")
-    except ValueError as e:
+        if max_pixels is None:
+            max_pixels_default()  # a malformed RGB2DEPTH_MAX_PIXELS is a usage error, found now
+        ensure_dir(output, "output folder (-o)")
+    except (ValueError, OutputError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
 
@@ -131,7 +137,6 @@ def predict(
         raise typer.Exit(1)
 
     pred = _load_predictor(model, backend, device, threads, max_pixels)
-    Path(output).mkdir(parents=True, exist_ok=True)
     show = None if progress else False
     t0 = time.perf_counter()
     images = [j for j in jobs if j[0] == "image"]

@@ -13,6 +13,8 @@ For an input ``foo.jpg`` and output folder ``OUT``:
   (every s-th pixel in both directions beyond that).
 
 Large images are colour-mapped in bands of rows so that memory stays proportional to the image.
+Every file is written atomically (temporary file in the same folder, fsync, rename): two runs
+writing the same names leave complete files, a failed write leaves none.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from rgb2depth.fileio import imwrite, save_npy
 
 SAVE_KINDS = ("npy", "png16", "color", "ply")
 DEFAULT_SAVE = ("npy", "png16", "color")
@@ -107,12 +111,9 @@ def color_image(depth: np.ndarray, cmap: str = "turbo", colorbar: bool = False,
 
 
 def _imwrite(path: Path, img: np.ndarray) -> None:
-    import cv2
-
     if img.ndim == 3:
         img = np.ascontiguousarray(img[..., ::-1])  # RGB -> BGR for OpenCV
-    if not cv2.imwrite(str(path), img):
-        raise OSError(f"{path}: could not write the image")
+    imwrite(path, img)
 
 
 @dataclass
@@ -147,15 +148,19 @@ class OutputWriter:
 
     def write(self, stem: str | os.PathLike, depth: np.ndarray, rgb: np.ndarray | None,
               vrange: tuple[float, float] | None = None) -> list[Path]:
-        """Write ``OUT/<stem>.npy`` etc.; ``stem`` may contain sub-folders. Returns the paths."""
+        """Write ``OUT/<stem>.npy`` etc.; ``stem`` may contain sub-folders. Returns the paths.
+
+        Each file is written atomically (:mod:`rgb2depth.fileio`): a failure raises
+        :class:`~rgb2depth.fileio.OutputError` (one line naming the file) and leaves no partial
+        file; the files of this stem written before it stay.
+        """
         from rgb2depth.geometry.pointcloud import depth_to_pointcloud, stride_for, write_ply
 
         base = self.outdir / Path(stem)
-        base.parent.mkdir(parents=True, exist_ok=True)
         written = []
         if "npy" in self.save:
             p = base.with_name(base.name + ".npy")
-            np.save(p, depth.astype(np.float32, copy=False))
+            save_npy(p, depth.astype(np.float32, copy=False))
             written.append(p)
         if "png16" in self.save:
             p = base.with_name(base.name + "_depth.png")

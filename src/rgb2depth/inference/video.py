@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rgb2depth.fileio import atomic_path
+
 #: Exponential-moving-average weight of a new frame's display range.
 RANGE_EMA = 0.1
 
@@ -106,42 +108,44 @@ def process_stream(
     if max_frames and max_frames > 0:
         total = min(total, max_frames) if total > 0 else max_frames
     out_path = Path(writer.outdir) / f"{stem}_depth.mp4"
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     vw = None
     prev = None
     vrange = None
     n = 0
     t0 = time.perf_counter()
     bar = tqdm(total=total or None, desc=name, unit="frame", disable=True if progress is False else (None if progress is None else False), leave=False)
-    try:
-        for rgb in iter_frames(cap, name, max_frames):
-            if n == 0:
-                check_size(rgb.shape[1], rgb.shape[0], name, predictor.max_pixels)
-            depth = predictor.predict_rgb(rgb, name=f"{name}[{n}]", focal=focal)
-            if smooth > 0 and prev is not None and prev.shape == depth.shape:
-                depth = (smooth * prev + (1.0 - smooth) * depth).astype(np.float32)
-            prev = depth
-            lo, hi = display_range(depth)
-            vrange = (lo, hi) if vrange is None else (
-                (1 - RANGE_EMA) * vrange[0] + RANGE_EMA * lo, (1 - RANGE_EMA) * vrange[1] + RANGE_EMA * hi)
-            img = color_image(depth, writer.cmap, writer.colorbar, vrange)
-            if vw is None:
-                vw = cv2.VideoWriter(str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (img.shape[1], img.shape[0]))
-                if not vw.isOpened():
-                    raise VideoReadError(f"{out_path}: cannot write the depth video")
-            vw.write(np.ascontiguousarray(img[..., ::-1]))
-            if frame_files and writer.save:
-                writer.write(Path(stem) / f"{stem}_{n:06d}", depth, rgb, vrange=vrange)
-            n += 1
-            bar.update(1)
-    except KeyboardInterrupt:
-        if isinstance(source, int) and n > 0:
-            pass  # a camera run ends with Ctrl-C: keep what was recorded
-        else:
-            raise
-    finally:
-        bar.close()
-        cap.release()
-        if vw is not None:
-            vw.release()
+    # written to a temporary file and renamed when complete (rgb2depth.fileio): a failed or
+    # interrupted run leaves no half-written video
+    with atomic_path(out_path) as tmp_path:
+        try:
+            for rgb in iter_frames(cap, name, max_frames):
+                if n == 0:
+                    check_size(rgb.shape[1], rgb.shape[0], name, predictor.max_pixels)
+                depth = predictor.predict_rgb(rgb, name=f"{name}[{n}]", focal=focal)
+                if smooth > 0 and prev is not None and prev.shape == depth.shape:
+                    depth = (smooth * prev + (1.0 - smooth) * depth).astype(np.float32)
+                prev = depth
+                lo, hi = display_range(depth)
+                vrange = (lo, hi) if vrange is None else (
+                    (1 - RANGE_EMA) * vrange[0] + RANGE_EMA * lo, (1 - RANGE_EMA) * vrange[1] + RANGE_EMA * hi)
+                img = color_image(depth, writer.cmap, writer.colorbar, vrange)
+                if vw is None:
+                    vw = cv2.VideoWriter(str(tmp_path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (img.shape[1], img.shape[0]))
+                    if not vw.isOpened():
+                        raise VideoReadError(f"{out_path}: cannot write the depth video")
+                vw.write(np.ascontiguousarray(img[..., ::-1]))
+                if frame_files and writer.save:
+                    writer.write(Path(stem) / f"{stem}_{n:06d}", depth, rgb, vrange=vrange)
+                n += 1
+                bar.update(1)
+        except KeyboardInterrupt:
+            if isinstance(source, int) and n > 0:
+                pass  # a camera run ends with Ctrl-C: keep what was recorded
+            else:
+                raise
+        finally:
+            bar.close()
+            cap.release()
+            if vw is not None:
+                vw.release()
     return {"frames": n, "video": out_path, "seconds": time.perf_counter() - t0}

@@ -21,16 +21,16 @@ def _write_sample(out: Path, sample: dict, rgb_format: str = "png") -> str:
     import numpy as np
     from scipy.spatial.transform import Rotation
 
+    from rgb2depth.fileio import imwrite
+
     stem = sample["id"]
     rgb_path, depth_path = out / "rgb" / f"{stem}.{rgb_format}", out / "depth" / f"{stem}.png"
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if rgb_format == "jpg" else []
-    if not cv2.imwrite(str(rgb_path), cv2.cvtColor(sample["rgb"], cv2.COLOR_RGB2BGR), params):
-        raise OSError(f"{rgb_path}: could not write")
+    imwrite(rgb_path, cv2.cvtColor(sample["rgb"], cv2.COLOR_RGB2BGR), params)  # atomic
     d = sample["depth"]
     mm = np.where(sample["valid"], np.rint(np.nan_to_num(d, nan=0.0) * 1000.0), 0)
     mm = np.where(mm > 65535, 0, mm).astype(np.uint16)  # beyond 65.5 m: not representable
-    if not cv2.imwrite(str(depth_path), mm):
-        raise OSError(f"{depth_path}: could not write")
+    imwrite(depth_path, mm)
     pose = sample["pose"]
     q = Rotation.from_matrix(pose[:3, :3]).as_quat()  # x, y, z, w
     return f"{stem} " + " ".join(f"{v:.9f}" for v in (*pose[:3, 3], *q))
@@ -81,19 +81,33 @@ def synth(
         ds = SynthDataset(**kwargs)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
-    if out.exists() and not out.is_dir():
-        typer.echo(f"error: {out}: exists and is not a folder", err=True)
-        raise typer.Exit(2)
-    (out / "rgb").mkdir(parents=True, exist_ok=True)
-    (out / "depth").mkdir(parents=True, exist_ok=True)
-    (out / "intrinsics.json").write_text(json.dumps(ds.K.to_dict(), indent=1) + "\n")
+    from rgb2depth.fileio import OutputError, ensure_dir, write_text
+
+    try:
+        for sub in ("rgb", "depth"):
+            ensure_dir(out / sub, "output folder (--out)")
+        write_text(out / "intrinsics.json", json.dumps(ds.K.to_dict(), indent=1) + "\n")
+    except OutputError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
     settings = {k: v for k, v in kwargs.items() if k != "threads"}
     settings["size"] = list(hw)
     settings["depth"] = "z-depth, uint16 millimetres, 0 = invalid"
-    (out / "synth.json").write_text(json.dumps(settings, indent=1) + "\n")
+    try:
+        _render_all(ds, kwargs, out, count, workers, rgb_format, settings)
+    except OutputError as e:  # a full disk: one line, and no torn file left behind
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"wrote {count} samples to {out}")
 
+
+def _render_all(ds, kwargs: dict, out: Path, count: int, workers: int, rgb_format: str, settings: dict) -> None:
+    """Render and write every sample (in ``workers`` processes), then synth.json and poses.txt."""
     from tqdm import tqdm
 
+    from rgb2depth.fileio import write_text
+
+    write_text(out / "synth.json", json.dumps(settings, indent=1) + "\n")
     lines: list[str | None] = [None] * count
     bar = tqdm(total=count, desc="synth", unit="img")
     try:
@@ -115,5 +129,4 @@ def synth(
                     bar.update()
     finally:
         bar.close()
-    (out / "poses.txt").write_text("# stem tx ty tz qx qy qz qw (camera-to-world, metres)\n" + "\n".join(lines) + "\n")
-    typer.echo(f"wrote {count} samples to {out}")
+    write_text(out / "poses.txt", "# stem tx ty tz qx qy qz qw (camera-to-world, metres)\n" + "\n".join(lines) + "\n")
