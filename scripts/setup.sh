@@ -20,3 +20,4 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     fi
     echo "$want" > "$stamp"
 fi
+./scripts/install_browser.sh  # Chromium + chromedriver for the `rgb2depth serve` browser test: quick when present, never fatal
