@@ -51,3 +51,17 @@ def model_file(tmp_path_factory):
     p = tmp_path_factory.mktemp("model") / "unet.pt"
     save_model(models.create("unet_realtime"), p)
     return p
+
+
+def folder_dataset(root, n: int = 3, size: tuple[int, int] = (48, 64), depth: float = 2.0, seed: int = 0):
+    """A folder dataset of ``n`` random-texture images (``s0``, ``s1``, ...) with constant depth
+    ``depth`` metres, written with :class:`rgb2depth.data.folder.FolderWriter`; returns ``root``."""
+    import numpy as np
+
+    from rgb2depth.data.folder import FolderWriter
+
+    w = FolderWriter(root)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        w.write(f"s{i}", rng.integers(0, 256, (*size, 3), dtype=np.uint8), np.full(size, depth, np.float32))
+    return root

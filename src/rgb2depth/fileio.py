@@ -228,16 +228,23 @@ def is_temporary(path: str | os.PathLike) -> bool:
     return name.startswith(".") and TMP_MARK in name
 
 
-def remove_temporaries(folder: str | os.PathLike, target: str | None = None) -> list[Path]:
+def remove_temporaries(folder: str | os.PathLike, target: str | None = None, older_naming: bool = False) -> list[Path]:
     """Delete the temporary files a killed writer left in ``folder`` (only those of the file
-    named ``target`` when given); returns what was removed. Missing folders are fine."""
+    named ``target`` when given); returns what was removed. Missing folders are fine.
+
+    ``older_naming``: also ``<name>.<random>.tmp``, the visible names earlier versions used
+    (only for folders rgb2depth owns, such as a run's checkpoints: it matches any ``*.tmp``).
+    """
     folder = Path(folder)
     removed: list[Path] = []
     if not folder.is_dir():
         return removed
     prefix = f".{target}." if target is not None else "."
+    old_prefix = f"{target}." if target is not None else ""
     for p in folder.iterdir():
-        if p.name.startswith(prefix) and is_temporary(p) and p.is_file():
+        ours = p.name.startswith(prefix) and is_temporary(p)
+        older = older_naming and p.name.startswith(old_prefix) and p.name.endswith(TMP_MARK)
+        if (ours or older) and p.is_file():
             try:
                 p.unlink()
                 removed.append(p)

@@ -111,17 +111,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def clean_stale_temporaries(folder: str | Path) -> list[Path]:
     """Remove the temporary files a killed :func:`save_checkpoint` (or ``save_model``) left in
-    ``folder``: :func:`rgb2depth.fileio.remove_temporaries`, plus ``*.tmp`` files of the older
-    naming (``last.pt.<random>.tmp``). Returns what was removed."""
+    ``folder``, in the current and the older naming (:func:`rgb2depth.fileio.remove_temporaries`).
+    Returns what was removed."""
     from rgb2depth.fileio import remove_temporaries
 
-    folder = Path(folder)
-    removed = remove_temporaries(folder)
-    if folder.is_dir():
-        for p in folder.glob("*.tmp"):
-            try:
-                p.unlink()
-                removed.append(p)
-            except OSError:
-                pass
-    return removed
+    return remove_temporaries(folder, older_naming=True)
