@@ -1,0 +1,254 @@
+"""What a training config names, built: models, losses, optimisers, schedules, frozen parts,
+datasets, and the checks run before the first step.
+
+:class:`rgb2depth.training.trainer.Trainer` assembles a run from these; each turns one config
+section into an object, with a one-line error naming the key when the section is wrong.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from rgb2depth.training.data import build_dataset
+
+
+def import_plugins(names: list[str]) -> None:
+    for n in names or []:
+        importlib.import_module(n)
+
+
+def _resolve(name: str, registry_create, **kw):
+    if ":" in name:
+        from rgb2depth.training.data import _import_object
+
+        factory = _import_object(name)
+    else:
+        factory = functools.partial(registry_create, name)
+    try:
+        return factory(**kw)
+    except TypeError as e:  # a wrong option: one line naming it, not a traceback
+        if "argument" not in str(e):
+            raise
+        from rgb2depth.training.config import ConfigError
+
+        raise ConfigError(f"{name!r} with options {kw}: {e}") from None
+
+
+class WeightedLoss(nn.Module):
+    """Sum of ``w_i * loss_i`` (weights normalised to sum 1 when asked: paper 000 Eq. 7)."""
+
+    def __init__(self, terms: list[tuple[str, float, nn.Module]], normalize: bool) -> None:
+        super().__init__()
+        total = sum(w for _, w, _ in terms)
+        if normalize and total <= 0:
+            raise ValueError("loss term weights must sum to a positive number")
+        self.names = [n for n, _, _ in terms]
+        self.weights = [w / total if normalize else w for _, w, _ in terms]
+        self.terms = nn.ModuleList([m for _, _, m in terms])
+        self.last: dict[str, float] = {}
+
+    def forward(self, pred, target, valid, rgb=None):
+        total = 0.0
+        last = {}
+        for n, w, m in zip(self.names, self.weights, self.terms, strict=True):
+            v = m(pred, target, valid, rgb=rgb)
+            last[n] = v.detach()
+            total = total + w * v
+        self.last = last
+        return total
+
+
+def build_loss(lcfg: dict) -> nn.Module:
+    """``{name, options}`` or ``{terms: [{name, weight, options}], normalize_weights}``."""
+    from rgb2depth import losses
+
+    if lcfg.get("terms"):
+        terms = []
+        for t in lcfg["terms"]:
+            opts = dict(t.get("options") or {})
+            terms.append((t["name"], float(t.get("weight", 1.0)), _resolve(t["name"], losses.create, **opts)))
+        return WeightedLoss(terms, bool(lcfg.get("normalize_weights", True)))
+    return _resolve(lcfg["name"], losses.create, **dict(lcfg.get("options") or {}))
+
+
+def build_model(mcfg: dict, load_pretrained: bool = True) -> nn.Module:
+    """The configured network. ``load_pretrained=False`` when every weight is about to come
+    from a file (a resumed checkpoint, a strict ``model.init``): its pretrained-backbone
+    options are then not read (``models.create(..., load_pretrained=False)``)."""
+    from rgb2depth import models
+
+    options = dict(mcfg.get("options") or {})
+    if ":" in mcfg["name"]:
+        return _resolve(mcfg["name"], models.create, **options)
+    return models.create(mcfg["name"], load_pretrained=load_pretrained, **options)
+
+
+def load_init_weights(model: nn.Module, path: str, strict: bool = True) -> dict:
+    """Weights from a model file, training checkpoint or bare state_dict file
+    (``weights_only=True``) into ``model``; errors are one line naming the file.
+
+    With ``strict=False`` only tensors whose names and shapes match are copied (fine-tuning a
+    network whose head differs); returns ``{"loaded": n, "skipped": [...]}``.
+    """
+    from rgb2depth.fileio import torch_load
+    from rgb2depth.models.io import load_weights
+
+    p = Path(path)
+    rec = torch_load(p, "model.init file")
+    if isinstance(rec, dict) and isinstance(rec.get("model"), dict) and "state_dict" in rec["model"]:
+        rec = rec["model"]
+    sd = rec["state_dict"] if isinstance(rec, dict) and "state_dict" in rec else rec
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise ValueError(f"{p}: model.init file holds no state_dict")
+    if strict:
+        load_weights(model, sd, f"{p} (model.init)")
+        return {"loaded": len(sd), "skipped": []}
+    own = model.state_dict()
+    ok = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
+    own.update(ok)
+    model.load_state_dict(own)
+    return {"loaded": len(ok), "skipped": sorted(set(sd) - set(ok))}
+
+
+def model_parts(model: nn.Module) -> dict[str, nn.Module]:
+    return dict(model.parts()) if hasattr(model, "parts") else {}
+
+
+def resolve_parts(model: nn.Module, names: list[str]) -> list[tuple[str, nn.Module | None]]:
+    """Each name -> (name, module) from ``model.parts()``, or a parameter-name prefix."""
+    parts = model_parts(model)
+    out = []
+    param_names = [n for n, _ in model.named_parameters()]
+    for n in names or []:
+        if n in parts:
+            out.append((n, parts[n]))
+        elif any(p == n or p.startswith(n + ".") for p in param_names):
+            out.append((n, None))
+        else:
+            raise ValueError(f"cannot freeze {n!r}: not a part of the model (parts: "
+                             f"{', '.join(parts) or 'none'}) nor a parameter prefix")
+    return out
+
+
+def apply_freeze(model: nn.Module, freeze: list[str], train_parts: list[str] | None) -> list[nn.Module]:
+    """Set ``requires_grad`` for a stage; returns the frozen modules (kept in eval mode)."""
+    for p in model.parameters():
+        p.requires_grad_(True)
+    frozen_modules: list[nn.Module] = []
+    frozen_prefixes: list[str] = []
+    if train_parts:
+        keep = resolve_parts(model, train_parts)
+        keep_ids = set()
+        for _, m in keep:
+            if m is not None:
+                keep_ids |= {id(p) for p in m.parameters()}
+        keep_prefixes = [n for n, m in keep if m is None]
+        for n, p in model.named_parameters():
+            if id(p) not in keep_ids and not any(n == k or n.startswith(k + ".") for k in keep_prefixes):
+                p.requires_grad_(False)
+        for name, m in model_parts(model).items():
+            if name not in train_parts:
+                frozen_modules.append(m)
+    for n, m in resolve_parts(model, freeze):
+        if m is not None:
+            for p in m.parameters():
+                p.requires_grad_(False)
+            frozen_modules.append(m)
+        else:
+            frozen_prefixes.append(n)
+    if frozen_prefixes:
+        for n, p in model.named_parameters():
+            if any(n == k or n.startswith(k + ".") for k in frozen_prefixes):
+                p.requires_grad_(False)
+        for n, m in model.named_modules():
+            if any(n == k or n.startswith(k + ".") for k in frozen_prefixes):
+                frozen_modules.append(m)
+    return frozen_modules
+
+
+def build_optimizer(ocfg: dict, params) -> torch.optim.Optimizer:
+    name = ocfg["name"]
+    lr = float(ocfg["lr"])
+    wd = float(ocfg.get("weight_decay") or 0.0)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=tuple(ocfg.get("betas", (0.9, 0.999))), weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=tuple(ocfg.get("betas", (0.9, 0.999))), weight_decay=wd)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=float(ocfg.get("momentum") or 0.0),
+                               weight_decay=wd, nesterov=bool(ocfg.get("nesterov", False)))
+    raise ValueError(f"unknown optimiser {name!r}")
+
+
+def build_scheduler(scfg: dict, optimizer, epochs: int):
+    name = scfg.get("name", "none")
+    if name == "none":
+        return None
+    if name == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=int(scfg["step_size"]), gamma=float(scfg["gamma"]))
+    if name == "multistep":
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(scfg["milestones"]), gamma=float(scfg["gamma"]))
+    if name == "exponential":
+        return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=float(scfg["gamma"]))
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=int(scfg.get("t_max") or epochs),
+                                                          eta_min=float(scfg.get("min_lr") or 0.0))
+    if name == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=float(scfg["factor"]), patience=int(scfg["patience"]),
+            min_lr=float(scfg.get("min_lr") or 0.0))
+    raise ValueError(f"unknown schedule {name!r}")
+
+
+def build_split(cfg: dict, split: str, seed: int, progress: bool):
+    """``build_dataset`` with a loader's wrong argument reported as a one-line ConfigError."""
+    try:
+        return build_dataset(cfg, split, seed, progress=progress)
+    except TypeError as e:
+        if "argument" not in str(e):
+            raise
+        from rgb2depth.training.config import ConfigError
+
+        raise ConfigError(f"data.{split}: {e}") from None
+
+
+def require_valid_depth(dataset, dcfg: dict) -> None:
+    """Stop before training on a dataset none of whose samples has a valid depth pixel.
+
+    Such data (a wrong ``depth_scale``, empty depth PNGs, a loader reading the wrong files)
+    would give a loss of 0 at every step and a "trained" model that learnt nothing. Each
+    ``data.train`` item is checked on its own (one sample with a valid pixel is enough, so a
+    healthy dataset costs one sample); the error names the item.
+    """
+    source = getattr(dataset, "source", None)
+    items = list(dcfg.get("train") or [])
+    offsets = getattr(source, "offsets", None)
+    if offsets is not None and len(offsets) == len(items) + 1:
+        ranges = [(int(a), int(b)) for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+    else:
+        ranges = [(0, len(dataset))]
+    get = dataset.raw if hasattr(dataset, "raw") else dataset.__getitem__
+    for k, (a, b) in enumerate(ranges):
+        if any(bool(np.asarray(get(i)["valid"]).any()) for i in range(a, b)):
+            continue
+        if dcfg.get("factory"):
+            what = f"data.factory {dcfg['factory']!r}"
+        else:
+            item = items[k] if len(ranges) == len(items) else items[0] if len(items) == 1 else None
+            label = ", ".join(f"{key}={v}" for key, v in (item or {}).items() if key != "select")
+            what = f"data.train[{k}] ({label})" if item is not None else "data.train"
+        raise ValueError(f"{what}: none of its {b - a} training samples has a valid depth pixel "
+                         "(check the depth files and depth_scale); training would learn nothing")
+
+
+def loss_label(lcfg: dict) -> str:
+    """A short name for a loss config (for reports): ``berhu`` or ``l1+ssim+edge``."""
+    if lcfg.get("terms"):
+        return "+".join(str(t["name"]) for t in lcfg["terms"])
+    return str(lcfg.get("name"))
