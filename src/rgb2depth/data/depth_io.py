@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from rgb2depth.fileio import imwrite
+from rgb2depth.fileio import atomic_path, imwrite
 
 from .base import DataError
 
@@ -254,6 +254,6 @@ def write_pfm(path: str | Path, image: np.ndarray) -> None:
     if a.ndim != 2:
         raise ValueError("write_pfm writes single-channel images")
     h, w = a.shape
-    with open(path, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(b"Pf\n%d %d\n-1.0\n" % (w, h))
         f.write(np.ascontiguousarray(np.flipud(a)).tobytes())

@@ -289,7 +289,9 @@ def write_targets(pairs, out_dir, focal: float, baseline: float, doffs: float = 
             if on_error is None:
                 raise
             on_error(stem, e)
-    (out / "stereo.json").write_text(__import__("json").dumps(
+    from rgb2depth.fileio import write_text
+
+    write_text(out / "stereo.json", __import__("json").dumps(
         {"focal": focal, "baseline": baseline, "doffs": doffs, **asdict(cfg)}, indent=1) + "\n")
     return done
 
