@@ -24,3 +24,13 @@ def shared_data_dir() -> Path | None:
         if c.is_dir() and (c / "README.md").exists():
             return c.resolve()
     return None
+
+
+def cache_dir() -> Path:
+    """Folder for generated, re-creatable data (pre-rendered synthetic sets, decoded caches).
+
+    ``RGB2DEPTH_CACHE`` overrides it; the default is ``~/.cache/rgb2depth``. Configs refer to it
+    as ``${cache}``.
+    """
+    env = os.environ.get("RGB2DEPTH_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "rgb2depth"

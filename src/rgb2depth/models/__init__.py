@@ -13,14 +13,14 @@ from typing import Any
 
 import torch.nn as nn
 
-from rgb2depth.models.base import ModelMeta, from_metres, to_metres
+from rgb2depth.models.base import ModelMeta, camera_scale, from_metres, to_metres
 from rgb2depth.registry import Registry
 
 MODELS = Registry("model")
 register_model = MODELS.register
 
 # Family modules register their networks on import.
-_FAMILY_MODULES = ("unet", "eigen", "refinement", "fcrn", "cnn_comparison")
+_FAMILY_MODULES = ("unet", "eigen", "refinement", "fcrn", "cnn_comparison", "lite_depth")
 _loaded = False
 
 
@@ -75,6 +75,6 @@ def create(name: str, *, load_pretrained: bool = True, **options: Any) -> nn.Mod
 
 
 __all__ = [
-    "MODELS", "ModelMeta", "check_options", "create", "from_metres", "is_pretrained_option", "names",
-    "register_model", "to_metres",
+    "MODELS", "ModelMeta", "camera_scale", "check_options", "create", "from_metres", "is_pretrained_option",
+    "names", "register_model", "to_metres",
 ]

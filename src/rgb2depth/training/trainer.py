@@ -42,6 +42,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from rgb2depth.fileio import ensure_dir, write_text
+from rgb2depth.models.base import camera_scale
 from rgb2depth.training import checkpoint as ckpt_mod
 from rgb2depth.training import distributed as dist_mod
 from rgb2depth.training.builders import (
@@ -392,6 +393,10 @@ class Trainer:
         with ctx:
             pred = self.net(image)
         pred = pred.float()
+        if "K" in batch and (self.meta.extra or {}).get("canonical_focal"):
+            # a canonical-camera network learns the depth its own camera would see
+            scale = camera_scale(self.meta, batch["K"][:, 0] / image.shape[-1])
+            depth = depth / scale.to(self.device).view(-1, 1, 1, 1)
         target, tvalid = target_like(pred, depth, valid, self.meta)
         rgb = image if image.shape[-2:] == pred.shape[-2:] else F.interpolate(
             image, size=pred.shape[-2:], mode="bilinear", align_corners=False)
