@@ -21,7 +21,10 @@ mismatched with the weights):
 4. run the network (PyTorch, or ONNX Runtime with ``backend="onnxruntime"``);
 5. convert the output to metres (``models.to_metres`` with ``meta``) and resize it back to the
    input's resolution with bilinear interpolation (``cv2.INTER_LINEAR``, pixel centres aligned,
-   i.e. ``align_corners=False``).
+   i.e. ``align_corners=False``);
+6. for a network that predicts depth for a canonical camera (``meta.extra["canonical_focal"]``,
+   :func:`rgb2depth.models.camera_scale`), scale it to the photo's camera: the focal length
+   given as ``focal=`` (pixels), else the EXIF focal length, else the canonical camera is assumed.
 
 The PyTorch backend folds BatchNorm into the preceding convolutions (``model.fuse()`` when the
 model provides it, otherwise :func:`fold_batchnorm`) and runs in channels-last memory format;
@@ -41,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rgb2depth.inference.imageio import ImageReadError, to_rgb_array
+from rgb2depth.inference.imageio import ImageReadError, exif_focal_px, to_rgb_array
 
 BACKENDS = ("torch", "onnxruntime")
 #: Network input sides are rounded to this multiple when the aspect ratio is kept.
@@ -319,12 +322,26 @@ class DepthPredictor:
             raise RuntimeError(f"{name}: the network produced NaN or infinite depth")
         return upsample_depth(out, height, width)
 
-    def predict_rgb(self, rgb: np.ndarray, name: str = "<array>") -> np.ndarray:
-        """Depth (HxW float32 metres) for an already-decoded HxWx3 uint8 RGB array."""
+    def predict_rgb(self, rgb: np.ndarray, name: str = "<array>", focal: float | None = None) -> np.ndarray:
+        """Depth (HxW float32 metres) for an already-decoded HxWx3 uint8 RGB array.
+
+        ``focal``: the camera's horizontal focal length in pixels of ``rgb``; see :meth:`predict`.
+        """
         h, w = rgb.shape[:2]
         x = self._prepare(rgb, self.network_size(h, w))
-        out = self._run(x[None])[0, 0]
+        out = self._run(x[None])[0, 0] * np.float32(self.focal_scale(focal, w))
         return self._postprocess(out, h, w, name)
+
+    def focal_scale(self, focal: float | None, width: int) -> float:
+        """Output factor for a camera of ``focal`` px on an image ``width`` px wide (1 when the
+        focal length is unknown or the model has no canonical camera)."""
+        from rgb2depth.models.base import camera_scale
+
+        if focal is None:
+            return 1.0
+        if not (np.isfinite(focal) and focal > 0):
+            raise ValueError(f"focal length must be a positive number of pixels, got {focal}")
+        return float(camera_scale(self.meta, float(focal) / float(width)))
 
     def load_image(self, image, name: str | None = None) -> np.ndarray:
         """Decode/validate ``image`` (path, PIL image, array) to HxWx3 uint8 RGB."""
@@ -332,18 +349,27 @@ class DepthPredictor:
             name = str(image) if isinstance(image, (str, os.PathLike)) else f"<{type(image).__name__}>"
         return to_rgb_array(image, name=name, max_pixels=self.max_pixels)
 
-    def predict(self, image) -> np.ndarray:
+    def predict(self, image, focal: float | None = None) -> np.ndarray:
         """HxW float32 depth in metres for ``image`` at the image's own (displayed) resolution.
 
         ``image``: a file path, a PIL image or an HxWx3 uint8 RGB array. Raises
         :class:`~rgb2depth.inference.imageio.ImageReadError` for unusable input.
+        ``focal``: horizontal focal length in pixels of the image as given. When None, the EXIF
+        focal length of a file or PIL image is used if present; otherwise a model with a
+        canonical camera assumes it (``meta.extra["canonical_focal"]`` image widths).
         """
-        return self.predict_rgb(self.load_image(image), name=_name_of(image))
+        return self.predict_with_rgb(image, focal)[0]
 
-    def predict_with_rgb(self, image) -> tuple[np.ndarray, np.ndarray]:
+    def image_focal(self, image, focal: float | None = None) -> float | None:
+        """``focal`` if given, else the EXIF focal length (px) of a file or PIL image, else None."""
+        if focal is not None or isinstance(image, np.ndarray):
+            return focal
+        return exif_focal_px(image)
+
+    def predict_with_rgb(self, image, focal: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(depth, rgb)``: the prediction and the decoded, oriented RGB it was made from."""
         rgb = self.load_image(image)
-        return self.predict_rgb(rgb, name=_name_of(image)), rgb
+        return self.predict_rgb(rgb, name=_name_of(image), focal=self.image_focal(image, focal)), rgb
 
     def predict_batch(self, images: Iterable, batch_size: int = 8, on_error: str = "raise"):
         """Predict many images, running the network on batches of ``batch_size``.

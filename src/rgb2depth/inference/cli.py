@@ -85,6 +85,7 @@ def predict(
     cmap: str = typer.Option("turbo", "--cmap", help="Matplotlib colormap for the colour images and depth videos."),
     colorbar: bool = typer.Option(False, "--colorbar/--no-colorbar", help="Append a colour bar with depth in metres."),
     intrinsics: str = typer.Option(None, "--intrinsics", help="Camera 'fx,fy,cx,cy' in pixels at the input image's resolution, for --save ply. Default: a 62-degree horizontal field of view, square pixels, centred principal point."),
+    focal: float = typer.Option(None, "--focal", help="Horizontal focal length in pixels at the input's resolution, for models that predict depth for a canonical camera (the default model). Default: the EXIF focal length when present, else the model's canonical camera (see its model card).", show_default=False),
     camera: int = typer.Option(None, "--camera", help="Record depth from camera N (OpenCV index) until Ctrl-C or --max-frames."),
     smooth: float = typer.Option(0.0, "--smooth", help="Temporal smoothing for videos/cameras: depth[t] = a*depth[t-1] + (1-a)*prediction[t], a in [0,1); 0 = off."),
     backend: str = typer.Option("torch", "--backend", help="torch or onnxruntime (exported once per input size to a cached ONNX file)."),
@@ -123,6 +124,8 @@ def predict(
         if max_pixels is None:
             max_pixels_default()  # a malformed RGB2DEPTH_MAX_PIXELS is a usage error, found now
         ensure_dir(output, "output folder (-o)")
+        if focal is not None and not focal > 0:
+            raise ValueError(f"--focal must be a positive number of pixels, got {focal}")
     except (ValueError, OutputError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
@@ -144,7 +147,7 @@ def predict(
     bar = tqdm(images, desc="predict", unit="img", disable=True if show is False else (None if len(images) > 1 else True), leave=False)
     for _, path, stem in bar:
         try:
-            depth, rgb = pred.predict_with_rgb(path)
+            depth, rgb = pred.predict_with_rgb(path, focal=focal)
             writer.write(stem, depth, rgb)
             done += 1
         except (ImageReadError, OSError, RuntimeError) as e:
@@ -158,7 +161,8 @@ def predict(
     for name, source, stem in streams:
         try:
             info = process_stream(pred, source, name, stem, stream_writer, frame_files=bool(frame_kinds),
-                                  smooth=smooth, max_frames=max_frames or None, progress=show)
+                                  smooth=smooth, max_frames=max_frames or None, progress=show,
+                                  focal=focal)
             typer.echo(f"{name}: {info['frames']} frames -> {info['video']}", err=True)
             done += 1
         except (VideoReadError, ImageReadError, OSError, RuntimeError) as e:
