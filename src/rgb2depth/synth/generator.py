@@ -121,7 +121,9 @@ class SynthDataset(Sequence):
       ``size`` and returned as the sample's ``K``; ``ds.K`` is then None. None: fixed
       ``intrinsics`` (NYU by default).
 
-    The typed rooms also vary the camera exposure more (metering on bright windows sometimes).
+    With ``views`` set the camera exposure varies more (metering on bright windows sometimes)
+    and pixels that see the outdoor backdrop through a window are invalid (NaN depth), as an
+    RGB-D sensor measures nothing through glass.
     """
 
     def __init__(
@@ -259,6 +261,10 @@ class SynthDataset(Sequence):
             rgb = develop(out["radiance"], rng, out["emissive"], exposure_jitter=0.5, meter_emissive=meter)
         depth = out["depth"]
         valid = np.isfinite(depth) & (depth > 0)
+        if self.views is not None and scene.outdoor:
+            # no depth through windows, as an RGB-D sensor sees none through glass (the backdrop
+            # is a painted plane 5-100 m out, whose distance means nothing)
+            valid &= ~np.isin(out["object"], scene.outdoor)
         if self.sensor_noise:
             depth, valid = apply_kinect(depth, valid, K, rng, albedo=out["albedo"], specular=out["specular"],
                                         cos_incidence=out["cos_incidence"], model=self.sensor)

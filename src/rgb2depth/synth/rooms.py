@@ -86,6 +86,7 @@ class RoomBuilder:
         self.rug = None
         self.sky_gain = 1.0
         self.sun = False
+        self.outdoor: list[int] = []  # object ids of the outdoor backdrops
 
     def mat(self, role: str) -> int:
         if role not in self._roles:
@@ -122,8 +123,11 @@ class RoomBuilder:
         mw = self.mat(roles[1])
         accent = int(rng.integers(0, 4)) if rng.random() < 0.3 else -1
         mb = self.mb
-        mb.quad((0, 0, 0), (X, 0, 0), (0, Y, 0), mf)
-        mb.quad((0, 0, H), (0, Y, 0), (X, 0, 0), mc)
+        # typed rooms: floor, ceiling and walls run on into the walls by their thickness, so no
+        # ray slips out through the seams where they meet (T-junctions are not watertight)
+        e = self.thick if self.typed else 0.0
+        mb.quad((-e, -e, 0), (X + 2 * e, 0, 0), (0, Y + 2 * e, 0), mf)
+        mb.quad((-e, -e, H), (0, Y + 2 * e, 0), (X + 2 * e, 0, 0), mc)
         walls = [
             Wall(np.array([0.0, 0, 0]), np.array([1.0, 0, 0]), np.array([0, 1.0, 0]), X),
             Wall(np.array([X, 0.0, 0]), np.array([0, 1.0, 0]), np.array([-1.0, 0, 0]), Y),
@@ -159,7 +163,8 @@ class RoomBuilder:
             amb = amb * (1 + 0.15 * min(self.sky_gain, 3.0) * len(self.windows))
         tops = [(cx, cy, w, d, yaw, z) for cx, cy, w, d, yaw, z, _ in self.surfaces if w * d >= 0.05 and 0.3 <= z <= 1.3]
         return Scene.from_builder(mb, self.materials, lights, amb, room=(X, Y, H), obstacles=self.obstacles,
-                                  content_from=content_from, kind=self.kind, surfaces=tops, sky_gain=self.sky_gain)
+                                  content_from=content_from, kind=self.kind, surfaces=tops, sky_gain=self.sky_gain,
+                                  outdoor=tuple(self.outdoor))
 
     def add_opening(self, kind: str, walls=None, width=None, sill=None, height=None) -> bool:
         """Cut a door or window into a random wall (of ``walls``); sizes drawn unless given."""
@@ -221,6 +226,8 @@ class RoomBuilder:
             mb.box(pc, (ow - 0.01, 0.04, z1 - 0.01), md, R)
             hz = np.array([0, 0, 1.0 - z1 / 2])
             mb.box(pc + w.along * (ow / 2 - 0.1) + w.inward * 0.04 + hz, (0.12, 0.02, 0.02), self.mat("metal"), R)
+            if self.typed:  # the far side, seen through the slits around the leaf
+                mb.quad(base - w.inward * t - w.along * 0.05, w.along * (ow + 0.1), np.array([0, 0, z1 + 0.05]), mw)
             return
         if self.typed:
             return self._next_room(w, s0, ow, z1)
@@ -312,9 +319,15 @@ class RoomBuilder:
         # outdoor backdrop, emissive; on sunny days beyond the reach of the sun's shadow rays
         dist = rng.uniform(4.0, 15.0) if not self.sun else self._sun_reach() + rng.uniform(0.5, 6.0)
         ctr = w.origin + w.along * (s0 + ow / 2) - w.inward * (t + dist)
-        span = 2.5 * dist + ow
         sky = self.mat("sky")
-        mb.quad(ctr - w.along * span / 2 + np.array([0, 0, -5.0]), w.along * span, np.array([0, 0, 5.0 + z1 + 2 * dist]), sky)
+        if self.typed:  # wide and tall enough for grazing views through the window (+-84 degrees)
+            span, low, top = 20 * dist + ow, 10 * dist, z1 + 10 * dist
+            mb.quad(ctr - w.along * span / 2 - np.array([0, 0, low]), w.along * span, np.array([0, 0, low + top]), sky,
+                    uv0=(0.0, 5.0 - low))  # texture v stays "height + 5 m", as below
+        else:
+            span = 2.5 * dist + ow
+            mb.quad(ctr - w.along * span / 2 + np.array([0, 0, -5.0]), w.along * span, np.array([0, 0, 5.0 + z1 + 2 * dist]), sky)
+        self.outdoor.append(mb.n_objects - 1)
         if self.typed:
             return self._daylight(w, s0, ow, z1)
         # daylight through the (first) window: a strong light outside, above the opening
@@ -381,6 +394,10 @@ class RoomBuilder:
                     p0 = w.origin + w.along * a + up * z
                     self.mb.quad(p0, w.along * (b - a), up * (z0 - z), m, uv0=(a, z))
                 z = max(z, z1)
+        if self.typed:  # run on behind the neighbouring walls (see build)
+            e = self.thick
+            self.mb.quad(w.origin - w.along * e, w.along * e, up * H, m, uv0=(-e, 0.0))
+            self.mb.quad(w.origin + w.along * w.length, w.along * e, up * H, m, uv0=(w.length, 0.0))
 
     def _skirting(self, w: Wall, m: int) -> None:
         h, d = 0.08, 0.015

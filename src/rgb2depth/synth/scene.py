@@ -222,6 +222,7 @@ class Scene:
     kind: str = "generic"  # room type (see rooms.ROOM_TYPES)
     surfaces: list = field(default_factory=list)  # support tops (cx, cy, w, d, yaw, z) for close-up views
     sky_gain: float = 1.0  # brightness of the outdoor backdrop relative to the usual level
+    outdoor: tuple = ()  # object ids of the outdoor backdrops seen through windows
 
     @classmethod
     def from_builder(cls, mb: MeshBuilder, materials, lights=None, ambient=(0.3, 0.3, 0.3), **kw) -> Scene:
