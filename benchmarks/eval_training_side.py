@@ -1,0 +1,91 @@
+"""Score models on the TRAINING-SIDE validation sets of the default-model recipe, one by one.
+
+The trainer's validation mixes every set into one per-image mean, which the synthetic rooms
+dominate (150 of 247 images). To choose between runs by what matters (real photos), this
+scores each set separately, at the model's input size, protocol ``none`` 1e-3..20 m:
+
+- ``tum_rpy_tail``: TUM fr1/rpy frames 620+ (the desk of the training frames, 20 frames later),
+- ``7scenes_tail``: 7-Scenes kitchen frames 230+ (the kitchen of the training frames),
+- ``middlebury_held_out``: MiddEval3 Playroom, Recycle, Vintage (scenes never trained on),
+- ``synth_first``: 150 rooms of the first generator (seed 9000), when pre-rendered in the cache,
+- ``synth_widened``: 150 rooms of the widened generator (seed 9100, random focal lengths),
+
+and the mean over the three real sets (each set weighted equally). The NYU sample and TUM
+fr3/cabinet are test sets and are not scored here.
+
+    .venv/bin/python benchmarks/eval_training_side.py runs/v3/a/model.pt runs/v3/b/model.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+REAL = ("tum_rpy_tail", "7scenes_tail", "middlebury_held_out")
+
+
+def sets(data: str, cache: str) -> dict[str, list[dict]]:
+    mb = f"{data}/middlebury/MiddEval3/trainingQ"
+    return {
+        "tum_rpy_tail": [{"name": "tum", "root": f"{data}/tum/rgbd_dataset_freiburg1_rpy", "select": {"start": 620}}],
+        "7scenes_tail": [{"name": "seven_scenes", "root": f"{data}/7scenes/redkitchen_seq", "select": {"start": 230}}],
+        "middlebury_held_out": [{"name": "middlebury", "root": f"{mb}/{s}"} for s in ("Playroom", "Recycle", "Vintage")],
+        "synth_first": [{"name": "folder", "root": f"{cache}/synth_a_val"}],
+        "synth_widened": [{"name": "synth", "count": 150, "size": [192, 256], "seed": 9100,
+                           "scene_types": "mix", "focal_range": [500, 640]}],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("models", nargs="+", help="model files (or 'default')")
+    ap.add_argument("-o", "--output", default=None, help="write the table as JSON")
+    args = ap.parse_args(argv)
+
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from rgb2depth.evaluation.evaluate import build_eval_dataset, evaluate_dataset, load_any_model
+    from rgb2depth.paths import cache_dir, shared_data_dir
+
+    data = shared_data_dir()
+    if data is None:
+        print("the real-data folder ../shared/data is absent", file=sys.stderr)
+        return 2
+    torch.set_num_threads(2)
+    specs = sets(str(data), str(cache_dir()))
+    results = {}
+    for name in args.models:
+        model, _ = load_any_model(name)
+        size = tuple(model.meta.input_size)
+        row = {}
+        for key, items in specs.items():
+            if key == "synth_first" and not Path(items[0]["root"]).is_dir():
+                continue
+            scores = []
+            for it in items:
+                ds = build_eval_dataset(it, size=size)
+                res = evaluate_dataset(model, ds, protocol="none", min_depth=1e-3, max_depth=20.0,
+                                       input_size=size, batch_size=8)
+                scores.append((res["metrics"], len(ds)))
+            n = sum(c for _, c in scores)
+            row[key] = {k: float(sum(m[k] * c for m, c in scores) / n) for k in ("delta1", "abs_rel", "rmse")}
+            row[key]["images"] = n
+        row["real_mean"] = {k: float(np.mean([row[s][k] for s in REAL])) for k in ("delta1", "abs_rel", "rmse")}
+        results[name] = row
+        print(name)
+        for key, m in row.items():
+            print(f"  {key:20s} delta1 {m['delta1']:.3f}  abs_rel {m['abs_rel']:.3f}  rmse {m['rmse']:.3f}"
+                  + (f"  ({m['images']} images)" if "images" in m else ""))
+    if args.output:
+        from rgb2depth.fileio import write_text
+
+        write_text(args.output, json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
