@@ -148,8 +148,9 @@ def _closeup(rng, scene: Scene, tries: int = 60):
     X, Y, H = scene.room
     if not scene.surfaces:
         return None
+    area = np.sqrt([t[2] * t[3] for t in scene.surfaces])  # desks and tables more than nightstands
     for _ in range(tries):
-        cx, cy, w, d, syaw, z = scene.surfaces[int(rng.integers(0, len(scene.surfaces)))]
+        cx, cy, w, d, syaw, z = scene.surfaces[int(rng.choice(len(area), p=area / area.sum()))]
         lx, ly = rng.uniform(-0.4, 0.4) * w, rng.uniform(-0.4, 0.4) * d
         c, s = math.cos(syaw), math.sin(syaw)
         target = np.array([cx + c * lx - s * ly, cy + s * lx + c * ly, z])

@@ -566,7 +566,7 @@ class RoomBuilder:
                 continue  # a close-up-only surface (desk top under monitors)
             placed = []
             R = yaw_matrix(yaw)
-            n = int(rng.integers(0, 5)) if palette is None else int(rng.integers(1, 3 + min(6, int(w * d * 8))))
+            n = int(rng.integers(0, 5)) if palette is None else int(rng.integers(2, 4 + min(8, int(w * d * 15))))
             for _ in range(n):
                 parts, (iw, idp), ih = fu.clutter_item(rng, clr) if palette is None else fu.room_clutter_item(rng, clr, palette)
                 if ih > clr or iw > w or idp > d:
