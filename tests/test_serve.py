@@ -91,9 +91,10 @@ def test_health_and_model(client, model):
     assert info["name"] == "default"
     assert info["input_size"] == list(model.meta.input_size)
     assert info["output"] == model.meta.output
-    assert "MIT" in info["licence"] and "TUM RGB-D" in info["licence"]
+    recorded = (model.meta.extra or {}).get("licence")  # the model file's own record first
+    assert info["licence"] == recorded if recorded else "MIT" in info["licence"]
     assert info["formats"] == ["npy", "png16", "color", "ply", "json"]
-    assert info["max_upload_bytes"] == 3_000_000
+    assert info["max_upload_bytes"] == 3_000_000 and info["max_batch"] == 4
 
 
 def test_predict_npy_equals_model_predict(client, model, image):
@@ -190,6 +191,89 @@ def test_same_image_twice_gives_the_same_depth_and_other_images_differ(client, i
     c = npy_of(post(client, flipped).content)
     np.testing.assert_array_equal(a, b)
     assert np.abs(a - c).max() > 0.05
+
+
+class GatedPredictor:
+    """The real model behind a gate: calls wait until ``gate`` is set, so that requests pile up
+    in the batcher's queue; records the size of every network run; can fail on demand."""
+
+    def __init__(self, model, fail_batches: bool = False, bad_names: tuple[str, ...] = ()) -> None:
+        self.model, self.meta, self.name = model, model.meta, model.name
+        self.gate = threading.Event()
+        self.runs: list[int] = []
+        self.fail_batches, self.bad_names = fail_batches, bad_names
+
+    def predict_rgb(self, rgb, name="<array>"):
+        self.gate.wait(60)
+        self.runs.append(1)
+        if name in self.bad_names:
+            raise RuntimeError(f"{name}: the network produced NaN or infinite depth")
+        return self.model.predict_rgb(rgb, name=name)
+
+    def predict_rgb_batch(self, rgbs, batch_size=8, names=None):
+        self.runs.append(len(rgbs))
+        if self.fail_batches:
+            raise RuntimeError("the batch failed")
+        return self.model.predict_rgb_batch(rgbs, batch_size=batch_size, names=names)
+
+
+def run_gated(gated, images: list[np.ndarray]) -> dict:
+    """The first image alone (held at the gate), then the rest queued together; -> results."""
+    import time
+
+    from rgb2depth.serve.service import Batcher
+
+    batcher = Batcher(gated, max_batch=4)
+    results: dict = {}
+
+    def request(k: int) -> None:
+        try:
+            results[k] = batcher.predict(images[k], f"v{k}")
+        except Exception as e:  # noqa: BLE001 - the test looks at it
+            results[k] = e
+
+    def wait_until(cond) -> None:
+        deadline = time.monotonic() + 60
+        while not cond():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+
+    threads = [threading.Thread(target=request, args=(0,))]
+    threads[0].start()
+    wait_until(lambda: batcher._queue.empty() and threads[0].is_alive())  # the worker holds v0
+    threads += [threading.Thread(target=request, args=(k,)) for k in range(1, len(images))]
+    for t in threads[1:]:
+        t.start()
+    wait_until(lambda: batcher._queue.qsize() == len(images) - 1)
+    gated.gate.set()
+    for t in threads:
+        t.join(60)
+    return results
+
+
+@pytest.fixture(scope="module")
+def variants(image):
+    from PIL import Image
+
+    base = np.asarray(Image.open(image[0]).convert("RGB"))
+    return [np.ascontiguousarray(v) for v in (base, base[:, ::-1], base[::-1], base[::-1, ::-1], base[:, ::-1][::-1])]
+
+
+def test_batcher_runs_waiting_images_in_one_pass_each_with_its_own_depth(model, variants):
+    gated = GatedPredictor(model)
+    results = run_gated(gated, variants)
+    assert gated.runs == [1, 4]
+    for k, rgb in enumerate(variants):
+        np.testing.assert_allclose(results[k], model.predict_rgb(rgb), rtol=0, atol=1e-5)
+
+
+def test_batcher_retries_a_failed_batch_one_by_one_so_each_request_gets_its_own_error(model, variants):
+    gated = GatedPredictor(model, fail_batches=True, bad_names=("v2",))
+    results = run_gated(gated, variants)
+    assert gated.runs == [1, 4, 1, 1, 1, 1]
+    assert isinstance(results[2], RuntimeError) and str(results[2]) == "v2: the network produced NaN or infinite depth"
+    for k in (0, 1, 3, 4):
+        np.testing.assert_allclose(results[k], model.predict_rgb(variants[k]), rtol=0, atol=1e-5)
 
 
 def bad_uploads(image_bytes: bytes) -> list[tuple[str, bytes, str]]:

@@ -13,8 +13,8 @@ Routes:
   each format is what ``rgb2depth predict --save KIND`` writes for the same image.
 
 Every error is JSON ``{"error": "one line"}``: 400 for an unusable image or option (the message
-names the uploaded file and the problem), 413 for a body above the size limit (refused while it
-streams in, before it is stored), 404/405 for unknown routes, 500 for a failure of the model; the
+names the uploaded file and the problem), 413 for a body above the size limit (at most the limit
+is ever held; see :class:`BodyLimit`), 404/405 for unknown routes, 500 for a failure of the model; the
 server goes on serving after each.
 
 The interactive API docs of FastAPI are switched off: they load their script from a CDN.
@@ -36,6 +36,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rgb2depth.serve.service import (
+    DEFAULT_MAX_BATCH,
     DEFAULT_MAX_PIXELS,
     DEFAULT_MAX_UPLOAD_BYTES,
     DEFAULT_VIEW_POINTS,
@@ -58,19 +59,35 @@ def _error(status: int, message: str, headers: dict | None = None) -> JSONRespon
 class BodyLimit:
     """ASGI middleware refusing request bodies above ``max_bytes`` with 413.
 
-    A declared ``Content-Length`` above the limit is refused before any of the body is read.
-    A body without one (chunked) is counted as it streams in; at the limit the request is cut
-    off, whatever the application answered to the truncated body is dropped, and 413 is sent.
-    Either way at most ``max_bytes`` are ever held, and the connection is closed afterwards.
+    A declared ``Content-Length`` above the limit is refused without handing any of the body
+    to the application. A body without one (chunked) is counted as it streams in; at the limit
+    the application is cut off and whatever it answered to the truncated body is replaced by
+    the 413. Either way at most ``max_bytes`` are ever held.
+
+    Before the 413 is sent, the rest of the body is read and thrown away (up to ``drain_bytes``;
+    none of it is kept): a server that answers and closes while the client is still sending
+    makes the client's TCP stack receive a reset, and many clients then lose the answer and
+    report a broken connection instead of the 413.
     """
 
-    def __init__(self, app, max_bytes: int) -> None:
+    def __init__(self, app, max_bytes: int, drain_bytes: int = 1 << 30) -> None:
         self.app = app
         self.max_bytes = int(max_bytes)
+        self.drain_bytes = int(drain_bytes)
 
     def _message(self, size: str) -> str:
         return (f"request body is {size}, above the limit of {self.max_bytes:,} bytes "
                 "(rgb2depth serve --max-upload-mb)")
+
+    async def _drain(self, receive) -> None:
+        left = self.drain_bytes
+        while left > 0:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            left -= len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -78,14 +95,16 @@ class BodyLimit:
             return
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await self._drain(receive)
             await _error(413, self._message(f"{int(length):,} bytes"), {"Connection": "close"})(scope, receive, send)
             return
-        state = {"received": 0, "over": False, "sent": False}
+        state = {"received": 0, "over": False, "more": True, "sent": False}
 
         async def limited_receive():
             message = await receive()
             if message["type"] == "http.request":
                 state["received"] += len(message.get("body", b""))
+                state["more"] = message.get("more_body", False)
                 if state["received"] > self.max_bytes:
                     state["over"] = True
                     raise _BodyTooLarge
@@ -103,6 +122,8 @@ class BodyLimit:
             if not state["over"]:
                 raise
         if state["over"] and not state["sent"]:
+            if state["more"]:
+                await self._drain(receive)
             await _error(413, self._message(f"over {self.max_bytes:,} bytes"), {"Connection": "close"})(scope, receive, send)
 
 
@@ -117,20 +138,22 @@ def create_app(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     backend: str = "torch",
     threads: int | None = None,
+    max_batch: int = DEFAULT_MAX_BATCH,
     warm_up: bool = True,
 ) -> FastAPI:
     """The server's application for ``model``: a name or path for :func:`rgb2depth.load`, or an
     already loaded :class:`~rgb2depth.inference.api.DepthPredictor` (shared, not copied).
 
     ``max_upload_bytes`` bounds the request body (413 above it); ``max_pixels`` the decoded
-    image (400 above it; ``None`` = the library's default). ``warm_up`` runs the model once
-    before the first request (:meth:`DepthService.warm_up`).
+    image (400 above it; ``None`` = the library's default). ``max_batch``: most images the
+    network runs at once (:class:`~rgb2depth.serve.service.Batcher`). ``warm_up`` runs the
+    model once before the first request (:meth:`DepthService.warm_up`).
     """
     from rgb2depth import __version__
     from rgb2depth.inference.api import load
 
     predictor = load(model, backend=backend, threads=threads) if isinstance(model, (str, os.PathLike)) else model
-    service = DepthService(predictor, max_pixels=max_pixels)
+    service = DepthService(predictor, max_pixels=max_pixels, max_batch=max_batch)
     if warm_up:
         service.warm_up()
     app = FastAPI(title="rgb2depth", version=__version__, docs_url=None, redoc_url=None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rgb2depth.serve.service import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES
+from rgb2depth.serve.service import DEFAULT_MAX_BATCH, DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES
 
 
 def serve(
@@ -13,6 +13,7 @@ def serve(
     port: int = typer.Option(7860, "--port", "-p", help="TCP port."),
     max_upload_mb: float = typer.Option(DEFAULT_MAX_UPLOAD_BYTES / 2**20, "--max-upload-mb", help="Refuse request bodies above this many MiB (HTTP 413)."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", help="Refuse images with more pixels than this (HTTP 400; decompression-bomb guard)."),
+    max_batch: int = typer.Option(DEFAULT_MAX_BATCH, "--max-batch", help="Most images the network runs at once: requests arriving together share a forward pass (1 = one at a time)."),
     backend: str = typer.Option("torch", "--backend", help="torch or onnxruntime."),
     threads: int = typer.Option(0, "--threads", help="Intra-op threads of the network (0 = the library default)."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: critical, error, warning, info, debug."),
@@ -24,12 +25,12 @@ def serve(
     from rgb2depth.inference.api import ModelLoadError
     from rgb2depth.serve.app import create_app
 
-    if max_upload_mb <= 0 or max_pixels <= 0:
-        typer.echo("error: --max-upload-mb and --max-pixels must be positive", err=True)
+    if max_upload_mb <= 0 or max_pixels <= 0 or max_batch < 1:
+        typer.echo("error: --max-upload-mb, --max-pixels and --max-batch must be positive", err=True)
         raise typer.Exit(2)
     try:
         app = create_app(model, max_upload_bytes=int(max_upload_mb * 2**20), max_pixels=max_pixels,
-                         backend=backend, threads=threads or None)
+                         max_batch=max_batch, backend=backend, threads=threads or None)
     except (ModelLoadError, FileNotFoundError, ValueError) as e:
         typer.echo(f"error: {str(e).splitlines()[0]}", err=True)
         raise typer.Exit(2) from None

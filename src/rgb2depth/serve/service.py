@@ -13,17 +13,22 @@ downloaded from the page is byte-for-byte what the command writes for the same i
   (:func:`rgb2depth.geometry.pointcloud.depth_to_pointcloud`, the back-projection behind the
   PLY) inlined as base64.
 
-The network runs behind one lock: requests from several clients are decoded and encoded in
-parallel (the server's thread pool) and take turns only for the forward pass, which is short
-next to decoding and encoding for the real-time default model.
+The network runs in one worker thread (:class:`Batcher`): requests from several clients are
+decoded and encoded in parallel by the server's thread pool, and their images wait in a queue
+for the network. The worker takes whatever is waiting (up to ``max_batch``) and runs it as one
+batch (:meth:`DepthPredictor.predict_rgb_batch`), so a lone request never waits for company
+and concurrent ones share a forward pass; ``benchmarks/bench_serve.py`` measures batches
+against one-at-a-time. ``max_batch=1`` runs the images one at a time.
 """
 
 from __future__ import annotations
 
 import base64
+import queue
 import re
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +51,8 @@ DEFAULT_MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 50_000_000
 #: Points in the ``json`` summary's point cloud by default (enough for the page's 3D view).
 DEFAULT_VIEW_POINTS = 40_000
+#: Most images the network runs at once by default (requests waiting together share a pass).
+DEFAULT_MAX_BATCH = 4
 
 
 class RequestError(ValueError):
@@ -92,13 +99,62 @@ class Options:
     view_points: int = DEFAULT_VIEW_POINTS  # json only; 0 = no point cloud
 
 
+class Batcher:
+    """One worker thread running the network for every request thread (see the module docstring).
+
+    :meth:`predict` queues an image and waits for its depth. The worker takes the first waiting
+    image and any others already queued, up to ``max_batch``: one image runs through
+    ``predict_rgb``, several through ``predict_rgb_batch``. If a batch fails, its images are
+    retried one by one so that each request gets its own result or error.
+    """
+
+    def __init__(self, predictor, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+        self.predictor = predictor
+        self.max_batch = int(max_batch)
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name="rgb2depth-network", daemon=True)
+        self._thread.start()
+
+    def predict(self, rgb: np.ndarray, name: str) -> np.ndarray:
+        done: Future = Future()
+        self._queue.put((rgb, name, done))
+        return done.result()
+
+    def _work(self) -> None:
+        while True:
+            jobs = [self._queue.get()]
+            while len(jobs) < self.max_batch:
+                try:
+                    jobs.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            if len(jobs) > 1:
+                try:
+                    depths = self.predictor.predict_rgb_batch(
+                        [j[0] for j in jobs], batch_size=self.max_batch, names=[j[1] for j in jobs])
+                except Exception:  # noqa: BLE001 - retried one by one below, each with its own error
+                    pass
+                else:
+                    for (_, _, done), depth in zip(jobs, depths, strict=True):
+                        done.set_result(depth)
+                    continue
+            for rgb, name, done in jobs:
+                try:
+                    done.set_result(self.predictor.predict_rgb(rgb, name=name))
+                except BaseException as e:  # noqa: BLE001 - handed to the waiting request
+                    done.set_exception(e)
+
+
 class DepthService:
     """A loaded :class:`~rgb2depth.inference.api.DepthPredictor` shared by the server's threads."""
 
-    def __init__(self, predictor, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
+    def __init__(self, predictor, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                 max_batch: int = DEFAULT_MAX_BATCH) -> None:
         self.predictor = predictor
         self.max_pixels = max_pixels
-        self._lock = threading.Lock()
+        self.batcher = Batcher(predictor, max_batch)
 
     def warm_up(self) -> None:
         """Run the network and the colour map once on a blank image, so that the first upload
@@ -106,8 +162,7 @@ class DepthService:
         from rgb2depth.inference.outputs import color_image
 
         h, w = self.predictor.meta.input_size
-        with self._lock:
-            depth = self.predictor.predict_rgb(np.full((h, w, 3), 128, np.uint8), name="<warm-up>")
+        depth = self.batcher.predict(np.full((h, w, 3), 128, np.uint8), name="<warm-up>")
         color_image(depth, colorbar=True)
 
     def predict_file(self, path: Path, name: str) -> Prediction:
@@ -124,8 +179,7 @@ class DepthService:
         except ImageReadError as e:
             raise RequestError(str(e).replace(str(path), name)) from None
         t1 = time.perf_counter()
-        with self._lock:
-            depth = self.predictor.predict_rgb(rgb, name=name)
+        depth = self.batcher.predict(rgb, name)
         t2 = time.perf_counter()
         return Prediction(name, rgb, depth, {"decode": (t1 - t0) * 1e3, "predict": (t2 - t1) * 1e3})
 
@@ -214,6 +268,7 @@ class DepthService:
             "formats": list(FORMATS),
             "max_upload_bytes": max_upload_bytes,
             "max_pixels": self.max_pixels,
+            "max_batch": self.batcher.max_batch,
         }
 
 
