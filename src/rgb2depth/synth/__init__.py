@@ -2,9 +2,9 @@
 
 ``rgb2depth.synth.generator.SynthDataset`` renders samples on the fly; ``rgb2depth synth``
 (``synth.cli``) writes them as a folder dataset. Modules: ``scene`` (meshes, lights, the scene
-record, floor-plan tests), ``furniture`` (furniture and clutter makers), ``rooms`` (room
-structure, openings, placement, lights) and ``layouts`` (the furnishing programs of the room
-types), ``camera`` (view kinds and RGB-D camera intrinsics), ``textures`` (procedural
+record, floor-plan tests), ``furniture`` and ``clutter`` (furniture and small-object makers),
+``rooms`` (room structure, openings, placement, lights) and ``layouts`` (the furnishing
+programs of the room types, what lies behind doors, daylight), ``camera`` (view kinds and RGB-D camera intrinsics), ``textures`` (procedural
 materials), ``render`` (open3d Embree ray casting + numpy shading, camera response),
 ``sensor`` (Kinect-like depth degradation).
 """

@@ -46,6 +46,76 @@ def openings(b) -> None:
         b.add_opening("window", sill=rng.uniform(1.0, 1.2) if kind == "kitchen" else None)
 
 
+# ----------------------------------------------------------------------------- behind doors and windows
+
+
+def next_room(rb, w, s0, ow, z1) -> None:
+    """The neighbouring room behind an open door: its own floor and walls, the door leaf
+    swung open into it, one to three pieces of furniture against its walls, sometimes its
+    own light (so views through doors show another room, lit or dim)."""
+    rng, mb, t = rb.rng, rb.mb, rb.thick
+    L = rng.uniform(1.8, 4.5)
+    left, right = ow / 2 + rng.uniform(0.5, 2.2), ow / 2 + rng.uniform(0.5, 2.2)
+    o = w.origin + w.along * (s0 + ow / 2) - w.inward * t
+    a, b = w.along, -w.inward  # b: away from the room
+    up = np.array([0, 0, rb.H])
+    mcw, mcf = rb.new_mat("wall"), rb.new_mat("floor" if rng.random() < 0.7 else "office_floor")
+    c0 = o - a * left
+    span = left + right
+    mb.quad(c0, b * L, a * span, mcf)
+    mb.quad(c0 + up, a * span, b * L, rb.mat("ceiling"))
+    mb.quad(c0 + b * L, a * span, up, mcw)
+    mb.quad(c0, up, b * L, mcw)
+    mb.quad(c0 + a * span, b * L, up, mcw)
+    mb.quad(c0, a * (left - ow / 2), up, mcw)
+    mb.quad(o + a * (ow / 2), a * (right - ow / 2), up, mcw)
+    # the door leaf, hinged at one side of the opening and swung 60-100 degrees open
+    th = math.radians(rng.uniform(60, 100))
+    hinge_left = rng.random() < 0.5
+    hinge = o + a * (-ow / 2 if hinge_left else ow / 2)
+    dirn = (math.cos(th) * (a if hinge_left else -a) + math.sin(th) * b)
+    Rl = np.stack([dirn, np.cross(np.array([0, 0, 1.0]), dirn), np.array([0, 0, 1.0])], 1)
+    mb.box(hinge + dirn * (ow / 2) + b * 0.02 + np.array([0, 0, z1 / 2]), (ow - 0.02, 0.04, z1 - 0.01),
+           rb.mat("wood") if rng.random() < 0.5 else rb.mat("white"), Rl)
+    # furniture against the back wall, facing the door
+    yaw = math.atan2(-b[1], -b[0]) - math.pi / 2
+    R = yaw_matrix(yaw)
+    used: list[tuple[float, float]] = []
+    makers = (fu.cabinet, fu.shelf, fu.wardrobe, fu.office_desk, fu.sofa, fu.bed, fu.fridge, fu.table, fu.kitchen_run_short)
+    for _ in range(int(rng.integers(1, 4))):
+        out = makers[int(rng.integers(0, len(makers)))](rng)
+        fw, fd = out[1]
+        if fw > span - 0.1 or fd > L - 0.6:
+            continue
+        x = rng.uniform(-left + fw / 2 + 0.05, right - fw / 2 - 0.05)
+        if any(x - fw / 2 < q1 and q0 < x + fw / 2 for q0, q1 in used):
+            continue
+        used.append((x - fw / 2, x + fw / 2))
+        rb.emit(out[0], R, o + a * x + b * (L - fd / 2 - 0.02))
+    if rng.random() < 0.4 and not rb.lights:  # at most one: shadow rays per light cost time
+        col = np.array([1.0, 0.85 + 0.1 * rng.random(), 0.7 + 0.25 * rng.random()]) * rng.uniform(0.8, 2.5) * rb.H**2
+        rb.lights.append(Light(o + b * (L / 2) + a * (right - left) / 2 + np.array([0, 0, rb.H - 0.1]), col, radius=0.1))
+
+
+def daylight(b, w, s0, ow, z1) -> None:
+    """Typed rooms: skylight through the first window (a soft light outside, scaled with the
+    sky's brightness), and on sunny days the sun (directional) through it."""
+    rng, t = b.rng, b.thick
+    if not any(lt.radius >= 0.15 or lt.directional for lt in b.lights) and b.sky_gain > 0.1:
+        warm = rng.uniform(0.9, 1.1)
+        col = np.array([warm, 1.0, 2.0 - warm]) * rng.uniform(1.5, 4.0) * min(b.sky_gain, 3.0) * b.H**2
+        pos = w.origin + w.along * (s0 + ow / 2) - w.inward * (t + rng.uniform(1.0, 2.0)) + np.array([0, 0, z1 + rng.uniform(0.3, 1.5)])
+        b.lights.append(Light(pos, col, radius=0.15))
+        if b.sun:
+            el, az = math.radians(rng.uniform(12, 55)), math.radians(rng.uniform(-55, 55))
+            out = -w.inward
+            d = math.cos(el) * (math.cos(az) * out + math.sin(az) * w.along) + np.array([0, 0, math.sin(el)])
+            col = np.array([1.0, 0.92 + 0.05 * rng.random(), 0.75 + 0.1 * rng.random()]) * rng.uniform(3.0, 10.0)
+            b.lights.append(Light(d / np.linalg.norm(d), col, radius=math.radians(0.6), directional=True,
+                                     reach=b.sun_reach()))
+    b.curtains(w, s0, ow, z1)
+
+
 # ----------------------------------------------------------------------------- helpers
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import clutter as cl
 from . import furniture as fu
 from . import layouts
 from .scene import Light, MeshBuilder, Scene, inside_room, obb_overlap, yaw_matrix
@@ -94,7 +95,7 @@ class RoomBuilder:
             self.materials.append(random_material(self.rng, role))
         return self._roles[role]
 
-    def _new_mat(self, role: str) -> int:
+    def new_mat(self, role: str) -> int:
         self.materials.append(random_material(self.rng, role))
         return len(self.materials) - 1
 
@@ -144,13 +145,13 @@ class RoomBuilder:
                 self.add_opening("window")
         mtrim = self.mat("white")
         for k, w in enumerate(walls):
-            m = self._new_mat(roles[1]) if k == accent else mw
+            m = self.new_mat(roles[1]) if k == accent else mw
             self._wall_with_holes(w, m)
             self._skirting(w, mtrim)
         content_from = self.mb.n_objects
         if self.typed:
             layouts.LAYOUTS[self.kind](self)
-            self.clutter(fu.CLUTTER.get(self.kind))
+            self.clutter(cl.CLUTTER.get(self.kind))
             self.pictures(whiteboard=self.kind == "office" and rng.random() < 0.6)
         else:
             self._furnish()
@@ -230,7 +231,7 @@ class RoomBuilder:
                 mb.quad(base - w.inward * t - w.along * 0.05, w.along * (ow + 0.1), np.array([0, 0, z1 + 0.05]), mw)
             return
         if self.typed:
-            return self._next_room(w, s0, ow, z1)
+            return layouts.next_room(self, w, s0, ow, z1)
         # corridor behind the open door: floor, ceiling, back and side walls (inward-facing)
         L = rng.uniform(1.2, 3.0)
         half = ow / 2 + rng.uniform(0.6, 2.0)
@@ -238,7 +239,7 @@ class RoomBuilder:
         a, b = w.along, -w.inward  # b: away from the room
         Hc = self.H
         up = np.array([0, 0, Hc])
-        mcw, mcf = self._new_mat("wall"), self.mat("floor")
+        mcw, mcf = self.new_mat("wall"), self.mat("floor")
         c0 = o - a * half
         mb.quad(c0, b * L, a * 2 * half, mcf)  # floor (normal up)
         mb.quad(c0 + up, a * 2 * half, b * L, self.mat("ceiling"))
@@ -249,53 +250,6 @@ class RoomBuilder:
         # but keeps corridor light and AO plausible)
         mb.quad(c0, a * (half - ow / 2), up, mcw)
         mb.quad(o + a * (ow / 2), a * (half - ow / 2), up, mcw)
-
-    def _next_room(self, w: Wall, s0, ow, z1) -> None:
-        """The neighbouring room behind an open door: its own floor and walls, the door leaf
-        swung open into it, one to three pieces of furniture against its walls, sometimes its
-        own light (so views through doors show another room, lit or dim)."""
-        rng, mb, t = self.rng, self.mb, self.thick
-        L = rng.uniform(1.8, 4.5)
-        left, right = ow / 2 + rng.uniform(0.5, 2.2), ow / 2 + rng.uniform(0.5, 2.2)
-        o = w.origin + w.along * (s0 + ow / 2) - w.inward * t
-        a, b = w.along, -w.inward
-        up = np.array([0, 0, self.H])
-        mcw, mcf = self._new_mat("wall"), self._new_mat("floor" if rng.random() < 0.7 else "office_floor")
-        c0 = o - a * left
-        span = left + right
-        mb.quad(c0, b * L, a * span, mcf)
-        mb.quad(c0 + up, a * span, b * L, self.mat("ceiling"))
-        mb.quad(c0 + b * L, a * span, up, mcw)
-        mb.quad(c0, up, b * L, mcw)
-        mb.quad(c0 + a * span, b * L, up, mcw)
-        mb.quad(c0, a * (left - ow / 2), up, mcw)
-        mb.quad(o + a * (ow / 2), a * (right - ow / 2), up, mcw)
-        # the door leaf, hinged at one side of the opening and swung 60-100 degrees open
-        th = math.radians(rng.uniform(60, 100))
-        hinge_left = rng.random() < 0.5
-        hinge = o + a * (-ow / 2 if hinge_left else ow / 2)
-        dirn = (math.cos(th) * (a if hinge_left else -a) + math.sin(th) * b)
-        Rl = np.stack([dirn, np.cross(np.array([0, 0, 1.0]), dirn), np.array([0, 0, 1.0])], 1)
-        mb.box(hinge + dirn * (ow / 2) + b * 0.02 + np.array([0, 0, z1 / 2]), (ow - 0.02, 0.04, z1 - 0.01),
-               self.mat("wood") if rng.random() < 0.5 else self.mat("white"), Rl)
-        # furniture against the back wall, facing the door
-        yaw = math.atan2(-b[1], -b[0]) - math.pi / 2
-        R = yaw_matrix(yaw)
-        used: list[tuple[float, float]] = []
-        makers = (fu.cabinet, fu.shelf, fu.wardrobe, fu.office_desk, fu.sofa, fu.bed, fu.fridge, fu.table, fu.kitchen_run_short)
-        for _ in range(int(rng.integers(1, 4))):
-            out = makers[int(rng.integers(0, len(makers)))](rng)
-            fw, fd = out[1]
-            if fw > span - 0.1 or fd > L - 0.6:
-                continue
-            x = rng.uniform(-left + fw / 2 + 0.05, right - fw / 2 - 0.05)
-            if any(x - fw / 2 < q1 and q0 < x + fw / 2 for q0, q1 in used):
-                continue
-            used.append((x - fw / 2, x + fw / 2))
-            self._emit(out[0], R, o + a * x + b * (L - fd / 2 - 0.02))
-        if rng.random() < 0.4 and not self.lights:  # at most one: shadow rays per light cost time
-            col = np.array([1.0, 0.85 + 0.1 * rng.random(), 0.7 + 0.25 * rng.random()]) * rng.uniform(0.8, 2.5) * self.H**2
-            self.lights.append(Light(o + b * (L / 2) + a * (right - left) / 2 + np.array([0, 0, self.H - 0.1]), col, radius=0.1))
 
     def _window(self, w: Wall, s0, ow, z0, z1) -> None:
         rng, mb, t = self.rng, self.mb, self.thick
@@ -317,7 +271,7 @@ class RoomBuilder:
         if self.typed and rng.random() < 0.4:  # a transom bar
             mb.box(mid + np.array([0, 0, z0 + hgt * rng.uniform(0.6, 0.75)]), (ow, 0.04, 0.03), mtrim, R)
         # outdoor backdrop, emissive; on sunny days beyond the reach of the sun's shadow rays
-        dist = rng.uniform(4.0, 15.0) if not self.sun else self._sun_reach() + rng.uniform(0.5, 6.0)
+        dist = rng.uniform(4.0, 15.0) if not self.sun else self.sun_reach() + rng.uniform(0.5, 6.0)
         ctr = w.origin + w.along * (s0 + ow / 2) - w.inward * (t + dist)
         sky = self.mat("sky")
         if self.typed:  # wide and tall enough for grazing views through the window (+-84 degrees)
@@ -329,46 +283,28 @@ class RoomBuilder:
             mb.quad(ctr - w.along * span / 2 + np.array([0, 0, -5.0]), w.along * span, np.array([0, 0, 5.0 + z1 + 2 * dist]), sky)
         self.outdoor.append(mb.n_objects - 1)
         if self.typed:
-            return self._daylight(w, s0, ow, z1)
+            return layouts.daylight(self, w, s0, ow, z1)
         # daylight through the (first) window: a strong light outside, above the opening
         if any(lt.radius >= 0.15 for lt in self.lights):
-            return self._curtains(w, s0, ow, z1)
+            return self.curtains(w, s0, ow, z1)
         warm = rng.uniform(0.9, 1.1)
         col = np.array([warm, 1.0, 2.0 - warm]) * rng.uniform(2.5, 6.0) * (self.H ** 2)
         pos = w.origin + w.along * (s0 + ow / 2) - w.inward * (t + rng.uniform(1.0, 2.0)) + np.array([0, 0, z1 + rng.uniform(0.3, 1.5)])
         self.lights.append(Light(pos, col, radius=0.15))
-        self._curtains(w, s0, ow, z1)
+        self.curtains(w, s0, ow, z1)
 
-    def _sun_reach(self) -> float:
+    def sun_reach(self) -> float:
         """Length of the sun's shadow rays: enough to leave the room through any window (the
         backdrop then stands further out than this, so it never shadows the room)."""
         return math.sqrt(self.X**2 + self.Y**2 + self.H**2) + 0.5
 
-    def _daylight(self, w: Wall, s0, ow, z1) -> None:
-        """Typed rooms: skylight through the first window (a soft light outside, scaled with the
-        sky's brightness), and on sunny days the sun (directional) through it."""
-        rng, t = self.rng, self.thick
-        if not any(lt.radius >= 0.15 or lt.directional for lt in self.lights) and self.sky_gain > 0.1:
-            warm = rng.uniform(0.9, 1.1)
-            col = np.array([warm, 1.0, 2.0 - warm]) * rng.uniform(1.5, 4.0) * min(self.sky_gain, 3.0) * self.H**2
-            pos = w.origin + w.along * (s0 + ow / 2) - w.inward * (t + rng.uniform(1.0, 2.0)) + np.array([0, 0, z1 + rng.uniform(0.3, 1.5)])
-            self.lights.append(Light(pos, col, radius=0.15))
-            if self.sun:
-                el, az = math.radians(rng.uniform(12, 55)), math.radians(rng.uniform(-55, 55))
-                out = -w.inward
-                d = math.cos(el) * (math.cos(az) * out + math.sin(az) * w.along) + np.array([0, 0, math.sin(el)])
-                col = np.array([1.0, 0.92 + 0.05 * rng.random(), 0.75 + 0.1 * rng.random()]) * rng.uniform(3.0, 10.0)
-                self.lights.append(Light(d / np.linalg.norm(d), col, radius=math.radians(0.6), directional=True,
-                                         reach=self._sun_reach()))
-        self._curtains(w, s0, ow, z1)
-
-    def _curtains(self, w: Wall, s0, ow, z1) -> None:
+    def curtains(self, w: Wall, s0, ow, z1) -> None:
         rng, mb = self.rng, self.mb
         R = np.stack([w.along, -w.inward, np.array([0, 0, 1.0])], 1)
         a, b = s0 - 0.32, s0 + ow + 0.32
         clash = a < 0.02 or b > w.length - 0.02 or any(o[0] < b and a < o[1] and o[0] != s0 for o in w.openings)
         if rng.random() < 0.5 and not clash:
-            mcur = self._new_mat("fabric")
+            mcur = self.new_mat("fabric")
             ch = min(self.H - 0.05, z1 + 0.2)
             yaw = math.atan2(w.along[1], w.along[0])
             for side in (-1, 1):
@@ -430,7 +366,7 @@ class RoomBuilder:
         parts, (w, d), h, surfaces, lights = maker_out
         R = yaw_matrix(yaw)
         t = np.array([cx, cy, zoff])
-        self._emit(parts, R, t)
+        self.emit(parts, R, t)
         self.obstacles.append((cx, cy, w / 2, d / 2, yaw, h))
         for sx, sy, sw, sd, sz, clr in surfaces:
             c = R @ np.array([sx, sy, 0]) + t
@@ -441,7 +377,7 @@ class RoomBuilder:
             col = np.array([1.0, 0.85, 0.65]) * power * self.rng.uniform(0.8, 1.2)
             self.lights.append(Light(R @ np.asarray(pos) + t, col, radius=0.06))
 
-    def _emit(self, parts, R, t) -> None:
+    def emit(self, parts, R, t) -> None:
         mb = self.mb
         for p in parts:
             kind, role = p[0], p[-1]
@@ -496,7 +432,7 @@ class RoomBuilder:
         if rng.random() < prob and self.X > 2.2 and self.Y > 1.9:
             rw, rd = rng.uniform(1.2, min(3.0, self.X - 0.8)), rng.uniform(0.9, min(2.2, self.Y - 0.8))
             rx, ry = rng.uniform(rw / 2 + 0.4, self.X - rw / 2 - 0.4), rng.uniform(rd / 2 + 0.4, self.Y - rd / 2 - 0.4)
-            mr = self._new_mat("rug")
+            mr = self.new_mat("rug")
             self.materials[mr].params["size"] = (rw, rd)
             self.mb.box((rx, ry, 0.005), (rw, rd, 0.01), mr, skip_bottom=True)
             self.rug = (rx, ry, rw / 2, rd / 2, 0.0)
@@ -558,7 +494,7 @@ class RoomBuilder:
         self.pictures()
 
     def clutter(self, palette=None) -> None:
-        """Small objects on the support surfaces (``palette``: kinds of ``furniture.CLUTTER``;
+        """Small objects on the support surfaces (``palette``: kinds of ``clutter.CLUTTER``;
         None: the generic mix, fewer items)."""
         rng = self.rng
         for cx, cy, w, d, yaw, z, clr in list(self.surfaces):
@@ -568,7 +504,7 @@ class RoomBuilder:
             R = yaw_matrix(yaw)
             n = int(rng.integers(0, 5)) if palette is None else int(rng.integers(2, 4 + min(8, int(w * d * 15))))
             for _ in range(n):
-                parts, (iw, idp), ih = fu.clutter_item(rng, clr) if palette is None else fu.room_clutter_item(rng, clr, palette)
+                parts, (iw, idp), ih = cl.clutter_item(rng, clr) if palette is None else cl.room_clutter_item(rng, clr, palette)
                 if ih > clr or iw > w or idp > d:
                     continue
                 for _try in range(8):
@@ -580,7 +516,7 @@ class RoomBuilder:
                         if abs(lx) + r <= w / 2 and abs(ly) + r <= d / 2:
                             placed.append((lx, ly, r))
                             t = R @ np.array([lx, ly, 0]) + np.array([cx, cy, z])
-                            self._emit(parts, R @ yaw_matrix(iy), t)
+                            self.emit(parts, R @ yaw_matrix(iy), t)
                             break
 
     def pictures(self, whiteboard: bool = False) -> None:
@@ -606,7 +542,7 @@ class RoomBuilder:
                 R = np.stack([w.along, w.inward, np.array([0, 0, 1.0])], 1)
                 c = w.origin + w.along * s + w.inward * 0.015 + np.array([0, 0, zc])
                 self.mb.box(c, (pw, 0.03, ph), self.mat("metal") if whiteboard else mframe, R)
-                face = self.mat("whiteboard") if whiteboard else self._new_mat("painting")
+                face = self.mat("whiteboard") if whiteboard else self.new_mat("painting")
                 self.mb.quad(c + w.inward * 0.0151 - w.along * (pw / 2 - 0.04) - np.array([0, 0, ph / 2 - 0.04]),
                              w.along * (pw - 0.08), np.array([0, 0, ph - 0.08]), face)
                 self.wall_items.setdefault(k, []).append((a, b, 9.0))
