@@ -18,6 +18,7 @@ import io
 import os
 import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -86,7 +87,7 @@ def upload(driver, path) -> str:
     from selenium.webdriver.common.by import By
 
     driver.execute_script("document.body.dataset.state = 'idle'")
-    driver.find_element(By.ID, "file").send_keys(str(path))
+    driver.find_element(By.ID, "file").send_keys(str(Path(path).resolve()))  # WebDriver wants absolute
     return wait_state(driver)
 
 
