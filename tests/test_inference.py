@@ -367,3 +367,9 @@ def test_onnxruntime_backend_matches_torch(model_file, predictor, tmp_path, monk
     # batches of mixed sizes
     out = ort_pred.predict_batch([rgb, smooth_rgb(90, 120)[:, :100]])
     assert out[0].shape == (240, 320) and out[1].shape == (90, 100)
+
+
+def test_load_on_a_device_this_build_lacks_is_one_line():
+    with pytest.raises(ModelLoadError, match="device cuda: this PyTorch .* without CUDA") as e:
+        load("unet_realtime", device="cuda")
+    assert "\n" not in str(e.value)

@@ -496,6 +496,12 @@ def load(
     """
     if backend not in BACKENDS:
         raise ModelLoadError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    from rgb2depth.devices import check_device
+
+    try:
+        device = check_device(device)
+    except ValueError as e:
+        raise ModelLoadError(str(e).replace("--device ", "device ")) from None
     model, onnx_path, name, untrained = _resolve(name_or_path)
     if onnx_path is not None and backend != "onnxruntime":
         raise ModelLoadError(f"{onnx_path}: an ONNX file runs with backend 'onnxruntime' only")
