@@ -25,9 +25,9 @@ def import_plugins(names: list[str]) -> None:
 
 def _resolve(name: str, registry_create, **kw):
     if ":" in name:
-        from rgb2depth.training.data import _import_object
+        from rgb2depth.training.data import import_object
 
-        factory = _import_object(name)
+        factory = import_object(name)
     else:
         factory = functools.partial(registry_create, name)
     try:

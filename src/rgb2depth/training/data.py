@@ -38,7 +38,8 @@ from torch.utils.data import DistributedSampler
 RESERVED = {"name", "select"}
 
 
-def _import_object(path: str) -> Any:
+def import_object(path: str) -> Any:
+    """The object named ``module:attr.attr`` (plugin datasets, loss and model factories)."""
     mod, _, attr = path.partition(":")
     try:
         obj = importlib.import_module(mod)
@@ -55,7 +56,7 @@ def build_source(item: dict) -> Sequence[dict]:
     name = item.pop("name")
     select = item.pop("select", None) or {}
     if ":" in name:
-        src = _import_object(name)(**item)
+        src = import_object(name)(**item)
     else:
         from rgb2depth import data
 
@@ -109,7 +110,7 @@ def build_dataset(cfg: dict, split: str, seed: int, progress: bool = False):
     """
     dcfg = cfg["data"]
     if dcfg.get("factory"):
-        return _import_object(dcfg["factory"])(cfg=cfg, split=split, seed=seed)
+        return import_object(dcfg["factory"])(cfg=cfg, split=split, seed=seed)
     items = dcfg[split]
     if not items:
         return None
