@@ -108,13 +108,14 @@ class DepthDataset(torch.utils.data.Dataset):
             s = resize(self.source[index], *self.cache_size)
             s = {k: s[k] for k in ("rgb", "depth", "valid", "K", "id", "pose", "gray") if k in s}
             if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                from rgb2depth.fileio import atomic_path
+
                 K = s["K"]
                 kv = np.array([] if K is None else [K.fx, K.fy, K.cx, K.cy, K.width, K.height], np.float64)
-                tmp = path.with_suffix(".tmp.npz")
-                np.savez(tmp, rgb=s["rgb"], depth=s["depth"], K=kv, id=np.array(s["id"]),
-                         pose=np.asarray(s.get("pose", np.zeros(0))))
-                tmp.replace(path)
+                # a unique temporary name: processes sharing a cache folder never collide
+                with atomic_path(path, fsync=False) as tmp:
+                    np.savez(tmp, rgb=s["rgb"], depth=s["depth"], K=kv, id=np.array(s["id"]),
+                             pose=np.asarray(s.get("pose", np.zeros(0))))
         self._cache[index] = s
         return s
 
