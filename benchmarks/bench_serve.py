@@ -12,8 +12,11 @@
    and the server's CPU time per npy request (robust to other load on the machine).
 3. Concurrency: ``--parallel`` C x N: C clients in threads, each posting its own image (the
    photo flipped four ways) N times; every answer is compared with the sequential answer for
-   that image. Run against the default server (``--max-batch 4``: requests waiting together
-   share a forward pass) and, in the same run, a second server with ``--max-batch 1``.
+   that image. Then batched against one at a time: a second server with ``--max-batch 1``
+   runs beside the first (``--max-batch 4``: requests waiting together share a forward pass),
+   and ``--rounds`` rounds of C x 10 requests alternate between the two; wall time per request
+   (round wall time / requests, i.e. 1 / throughput), median and min over the rounds, and the
+   ratio of the medians.
 4. Memory: the server's resident set (VmRSS) after warm-up and after each phase; a second
    sequential round after the parallel one shows whether it still grows.
 5. Bad uploads (text, truncated JPEG, 0 bytes, 8x8, a bomb header, a 50 MB body): status and
@@ -90,7 +93,8 @@ def same(body: bytes, expected: np.ndarray) -> bool:
     return bool(np.allclose(np.load(io.BytesIO(body)), expected, rtol=0, atol=1e-5))
 
 
-def parallel(url: str, bodies: list[bytes], expected: list[np.ndarray], n_clients: int, n_each: int) -> str:
+def parallel(url: str, bodies: list[bytes], expected: list[np.ndarray], n_clients: int, n_each: int) -> tuple[str, float]:
+    """C clients x N requests; -> (summary line, requests per second)."""
     import httpx2 as httpx
 
     failures: list[str] = []
@@ -115,7 +119,7 @@ def parallel(url: str, bodies: list[bytes], expected: list[np.ndarray], n_client
     for f in failures[:5]:
         print("  FAILED", f)
     return (f"{n_clients} parallel clients x {n_each}: {len(lat) - len(failures)}/{len(lat)} correct, "
-            f"{len(lat) / wall:.1f} requests/s, per request {stats_ms(lat)}")
+            f"{len(lat) / wall:.1f} requests/s, per request {stats_ms(lat)}"), len(lat) / wall
 
 
 def main() -> None:
@@ -129,6 +133,7 @@ def main() -> None:
     ap.add_argument("--sequential", type=int, default=200)
     ap.add_argument("--parallel", default="4x50", help="CLIENTSxREQUESTS")
     ap.add_argument("--threads", type=int, default=0, help="the server's --threads")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds, batched vs one at a time")
     args = ap.parse_args()
     n_clients, n_each = (int(x) for x in args.parallel.lower().split("x"))
 
@@ -167,7 +172,7 @@ def main() -> None:
             predict(bodies[0], "json")
             times.append(time.perf_counter() - t)
         print(f"POST /api/predict json (the page's request): {stats_ms(times)}")
-        print(parallel(url, bodies, expected, n_clients, n_each) + f"; RSS {proc_rss_mb(pid):.0f} MB")
+        print(parallel(url, bodies, expected, n_clients, n_each)[0] + f"; RSS {proc_rss_mb(pid):.0f} MB")
         sequential("second round")
         print(f"server RSS: {rss0:.0f} MB after warm-up, {proc_rss_mb(pid):.0f} MB after "
               f"{2 * args.sequential + 20 + n_clients * n_each} more requests")
@@ -179,8 +184,16 @@ def main() -> None:
             print(f"  {name:10s} {len(body):>10,} B -> {r.status_code} {r.json()['error']}")
         print(f"  then GET /api/health -> {c.get('/api/health').status_code}; server RSS {proc_rss_mb(pid):.0f} MB")
 
-    with server(args.model, args.threads, 1) as (url, pid):
-        print(parallel(url, bodies, expected, n_clients, n_each) + " (one image at a time)")
+        with server(args.model, args.threads, 1) as (url1, _):
+            per_request: dict[int, list[float]] = {4: [], 1: []}
+            for _ in range(args.rounds):
+                for batch, u in ((4, url), (1, url1)):
+                    per_request[batch].append(1.0 / parallel(u, bodies, expected, n_clients, 10)[1])
+            for batch in (4, 1):
+                print(f"--max-batch {batch}, {n_clients} clients x 10, {args.rounds} rounds, wall time per "
+                      f"request: {stats_ms(per_request[batch])}")
+            print(f"one at a time / batched, ratio of the medians: "
+                  f"{np.median(per_request[1]) / np.median(per_request[4]):.2f}")
 
 
 if __name__ == "__main__":
