@@ -181,6 +181,32 @@ def test_json_summary_matches_npy(client, image):
     assert post(client, data, format="json", points=0).json()["points"] is None
 
 
+def test_focal_length_from_the_query_or_the_exif_like_the_predict_command(client, model, image, tmp_path):
+    """``?focal=`` and an EXIF focal length scale the depth exactly as ``model.predict`` does
+    for the same file (the ``predict`` command's path)."""
+    from PIL import Image
+
+    from rgb2depth.inference.imageio import FULL_FRAME_DIAGONAL_MM
+
+    path, data = image
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = 24  # FocalLengthIn35mmFilm: 24 mm equivalent
+    jpeg = tmp_path / "exif.jpg"
+    Image.open(path).convert("RGB").save(jpeg, format="JPEG", quality=92, exif=exif)
+    f_exif = 24 * np.hypot(640, 480) / FULL_FRAME_DIAGONAL_MM  # the diagonal match, by hand
+
+    r = post(client, jpeg.read_bytes(), name="exif.jpg", format="json", points=0)
+    assert r.json()["focal_px"] == pytest.approx(f_exif, rel=1e-3)
+    np.testing.assert_allclose(npy_of(post(client, jpeg.read_bytes()).content), model.predict(jpeg), atol=1e-5)
+    for focal in (400.0, 900.0):
+        got = npy_of(post(client, data, focal=focal).content)
+        np.testing.assert_allclose(got, model.predict(path, focal=focal), atol=1e-5)
+    if (model.meta.extra or {}).get("canonical_focal"):  # a model with its own camera: focal matters
+        assert not np.allclose(npy_of(post(client, data, focal=400.0).content),
+                               npy_of(post(client, data, focal=900.0).content))
+    assert post(client, data).status_code == 200 and post(client, data, focal=0).status_code == 400
+
+
 def test_same_image_twice_gives_the_same_depth_and_other_images_differ(client, image):
     from PIL import Image
 
@@ -200,15 +226,20 @@ class GatedPredictor:
     def __init__(self, model, fail_batches: bool = False, bad_names: tuple[str, ...] = ()) -> None:
         self.model, self.meta, self.name = model, model.meta, model.name
         self.gate = threading.Event()
+        self.entered = threading.Event()  # set when the worker is inside the network with an image
         self.runs: list[int] = []
         self.fail_batches, self.bad_names = fail_batches, bad_names
 
-    def predict_rgb(self, rgb, name="<array>"):
+    def predict_rgb(self, rgb, name="<array>", focal=None):
+        self.entered.set()
         self.gate.wait(60)
         self.runs.append(1)
         if name in self.bad_names:
             raise RuntimeError(f"{name}: the network produced NaN or infinite depth")
-        return self.model.predict_rgb(rgb, name=name)
+        return self.model.predict_rgb(rgb, name=name, focal=focal)
+
+    def focal_scale(self, focal, width):
+        return self.model.focal_scale(focal, width)
 
     def predict_rgb_batch(self, rgbs, batch_size=8, names=None):
         self.runs.append(len(rgbs))
@@ -217,7 +248,7 @@ class GatedPredictor:
         return self.model.predict_rgb_batch(rgbs, batch_size=batch_size, names=names)
 
 
-def run_gated(gated, images: list[np.ndarray]) -> dict:
+def run_gated(gated, images: list[np.ndarray], focals: list[float | None] | None = None) -> dict:
     """The first image alone (held at the gate), then the rest queued together; -> results."""
     import time
 
@@ -228,7 +259,7 @@ def run_gated(gated, images: list[np.ndarray]) -> dict:
 
     def request(k: int) -> None:
         try:
-            results[k] = batcher.predict(images[k], f"v{k}")
+            results[k] = batcher.predict(images[k], f"v{k}", focals[k] if focals else None)
         except Exception as e:  # noqa: BLE001 - the test looks at it
             results[k] = e
 
@@ -240,7 +271,7 @@ def run_gated(gated, images: list[np.ndarray]) -> dict:
 
     threads = [threading.Thread(target=request, args=(0,))]
     threads[0].start()
-    wait_until(lambda: batcher._queue.empty() and threads[0].is_alive())  # the worker holds v0
+    wait_until(gated.entered.is_set)  # the worker holds v0 at the gate
     threads += [threading.Thread(target=request, args=(k,)) for k in range(1, len(images))]
     for t in threads[1:]:
         t.start()
@@ -260,11 +291,12 @@ def variants(image):
 
 
 def test_batcher_runs_waiting_images_in_one_pass_each_with_its_own_depth(model, variants):
+    focals = [None, 400.0, None, 900.0, 532.0]  # each image its own camera
     gated = GatedPredictor(model)
-    results = run_gated(gated, variants)
+    results = run_gated(gated, variants, focals)
     assert gated.runs == [1, 4]
     for k, rgb in enumerate(variants):
-        np.testing.assert_allclose(results[k], model.predict_rgb(rgb), rtol=0, atol=1e-5)
+        np.testing.assert_allclose(results[k], model.predict_rgb(rgb, focal=focals[k]), rtol=1e-6, atol=1e-5)
 
 
 def test_batcher_retries_a_failed_batch_one_by_one_so_each_request_gets_its_own_error(model, variants):
@@ -348,7 +380,7 @@ def test_oversize_body_is_413_declared_or_streamed(client, image):
 def test_model_failure_is_500_json_and_the_server_keeps_serving(client, model, image, monkeypatch):
     _, data = image
 
-    def broken(rgb, name="<array>"):
+    def broken(rgb, name="<array>", focal=None):
         raise RuntimeError(f"{name}: the network produced NaN or infinite depth")
 
     monkeypatch.setattr(model, "predict_rgb", broken)

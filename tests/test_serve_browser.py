@@ -106,6 +106,7 @@ return [lit / (c.width * c.height), hash, Number(c.dataset.points), Number(c.dat
 def test_page_upload_depth_3d_view_and_download(server, browser, downloads, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     path = real_image()
     data = path.read_bytes()
@@ -145,12 +146,11 @@ def test_page_upload_depth_3d_view_and_download(server, browser, downloads, tmp_
     assert drawn > 0.5 * points and lit > 0.3
     canvas = browser.find_element(By.ID, "cloud")
     ActionChains(browser).click_and_hold(canvas).move_by_offset(120, 40).release().perform()
-    time.sleep(0.3)  # one animation frame
-    lit2, turned_hash, _, _ = browser.execute_script(CANVAS_PIXELS)
-    assert turned_hash != start_hash and 0.05 < lit2
+    wait = WebDriverWait(browser, WAIT_S, poll_frequency=0.1)
+    wait.until(lambda d: d.execute_script(CANVAS_PIXELS)[1] != start_hash)  # redrawn, turned
+    assert browser.execute_script(CANVAS_PIXELS)[0] > 0.05
     ActionChains(browser).double_click(canvas).perform()
-    time.sleep(0.3)
-    assert browser.execute_script(CANVAS_PIXELS)[1] == start_hash  # back to the start view
+    wait.until(lambda d: d.execute_script(CANVAS_PIXELS)[1] == start_hash)  # back to the start view
 
     ms = float(browser.execute_script("return document.body.dataset.uploadToDepthMs"))
     server_ms = browser.find_element(By.ID, "timing").text

@@ -8,8 +8,9 @@ Routes:
 - ``GET /api/model`` name, input size, output kind, licence, formats and limits;
 - ``POST /api/predict`` multipart field ``file``; ``?format=npy`` (default: float32 metres,
   ``np.load``-able), ``png16`` (uint16 millimetres), ``color`` (colour map), ``ply`` (coloured
-  point cloud) or ``json`` (the page's summary); further options ``cmap``, ``colorbar``,
-  ``intrinsics=fx,fy,cx,cy``, ``ply_max_points``, ``points`` (json point count). The body of
+  point cloud) or ``json`` (the page's summary); further options ``focal`` (pixels; else the
+  EXIF focal length), ``cmap``, ``colorbar``, ``intrinsics=fx,fy,cx,cy`` (the point cloud's
+  camera), ``ply_max_points``, ``points`` (json point count). The body of
   each format is what ``rgb2depth predict --save KIND`` writes for the same image.
 
 Every error is JSON ``{"error": "one line"}``: 400 for an unusable image or option (the message
@@ -199,6 +200,7 @@ def create_app(
     def predict(
         file: UploadFile | None = File(None, description="The image (any format Pillow reads)."),
         fmt: str = Query("npy", alias="format", description=f"One of {', '.join(FORMATS)}."),
+        focal: float | None = Query(None, gt=0, description="Horizontal focal length in pixels of the image (default: its EXIF focal length, else the model's camera)."),
         cmap: str = Query("turbo", description="Matplotlib colormap (color, json)."),
         colorbar: bool = Query(False, description="Append a colour bar in metres (color, json)."),
         intrinsics: str | None = Query(None, description="'fx,fy,cx,cy' in pixels of the image (ply, json)."),
@@ -218,7 +220,7 @@ def create_app(
             src.parent.mkdir()
             with open(src, "wb") as f:
                 shutil.copyfileobj(file.file, f)
-            pred = service.predict_file(src, name)
+            pred = service.predict_file(src, name, focal)
             body, filename = service.encode(pred, fmt, Path(tmp) / "out", opts)
         headers = {"X-Timings-Ms": json.dumps({k: round(v, 2) for k, v in pred.timings_ms.items()})}
         if fmt != "json":

@@ -5,7 +5,9 @@ downloaded from the page is byte-for-byte what the command writes for the same i
 
 - decoding: :func:`rgb2depth.inference.imageio.read_image` (EXIF orientation, modes, the
   decompression-bomb guard, the minimum size) on the upload saved to a temporary file;
-- prediction: :meth:`DepthPredictor.predict_rgb` of ``rgb2depth.load(model)``;
+- prediction: :meth:`DepthPredictor.predict_rgb` of ``rgb2depth.load(model)``, with the focal
+  length the ``predict`` command uses: ``?focal=`` (pixels), else the upload's EXIF focal
+  length (:meth:`DepthPredictor.image_focal`), else the model's own camera;
 - ``npy`` / ``png16`` / ``color`` / ``ply``: :class:`rgb2depth.inference.outputs.OutputWriter`
   writing into the request's temporary folder, then the file's bytes are sent;
 - ``json``: a summary for the page (sizes, depth statistics, the display range of the colour
@@ -82,6 +84,7 @@ class Prediction:
     rgb: np.ndarray
     depth: np.ndarray
     timings_ms: dict = field(default_factory=dict)
+    focal: float | None = None  # the camera's focal length (px) the depth was scaled for
 
     @property
     def stem(self) -> str:
@@ -104,8 +107,9 @@ class Batcher:
 
     :meth:`predict` queues an image and waits for its depth. The worker takes the first waiting
     image and any others already queued, up to ``max_batch``: one image runs through
-    ``predict_rgb``, several through ``predict_rgb_batch``. If a batch fails, its images are
-    retried one by one so that each request gets its own result or error.
+    ``predict_rgb``, several through ``predict_rgb_batch``, each result then scaled for its
+    camera by ``focal_scale`` as ``predict_rgb`` does. If a batch fails, its images are retried
+    one by one so that each request gets its own result or error.
     """
 
     def __init__(self, predictor, max_batch: int = DEFAULT_MAX_BATCH) -> None:
@@ -117,9 +121,9 @@ class Batcher:
         self._thread = threading.Thread(target=self._work, name="rgb2depth-network", daemon=True)
         self._thread.start()
 
-    def predict(self, rgb: np.ndarray, name: str) -> np.ndarray:
+    def predict(self, rgb: np.ndarray, name: str, focal: float | None = None) -> np.ndarray:
         done: Future = Future()
-        self._queue.put((rgb, name, done))
+        self._queue.put((rgb, name, focal, done))
         return done.result()
 
     def _work(self) -> None:
@@ -137,12 +141,13 @@ class Batcher:
                 except Exception:  # noqa: BLE001 - retried one by one below, each with its own error
                     pass
                 else:
-                    for (_, _, done), depth in zip(jobs, depths, strict=True):
-                        done.set_result(depth)
+                    for (rgb, _, focal, done), depth in zip(jobs, depths, strict=True):
+                        scale = self.predictor.focal_scale(focal, rgb.shape[1])
+                        done.set_result(depth if scale == 1 else depth * np.float32(scale))
                     continue
-            for rgb, name, done in jobs:
+            for rgb, name, focal, done in jobs:
                 try:
-                    done.set_result(self.predictor.predict_rgb(rgb, name=name))
+                    done.set_result(self.predictor.predict_rgb(rgb, name=name, focal=focal))
                 except BaseException as e:  # noqa: BLE001 - handed to the waiting request
                     done.set_exception(e)
 
@@ -165,8 +170,9 @@ class DepthService:
         depth = self.batcher.predict(np.full((h, w, 3), 128, np.uint8), name="<warm-up>")
         color_image(depth, colorbar=True)
 
-    def predict_file(self, path: Path, name: str) -> Prediction:
-        """Decode the upload saved at ``path`` and predict its depth.
+    def predict_file(self, path: Path, name: str, focal: float | None = None) -> Prediction:
+        """Decode the upload saved at ``path`` and predict its depth for a camera of ``focal``
+        pixels, else the file's EXIF focal length, else the model's own camera.
 
         Raises :class:`RequestError` (400) for unusable images, its message naming ``name``
         instead of the temporary path.
@@ -178,10 +184,11 @@ class DepthService:
             rgb = read_image(path, max_pixels=self.max_pixels)
         except ImageReadError as e:
             raise RequestError(str(e).replace(str(path), name)) from None
+        focal = self.predictor.image_focal(path, focal)
         t1 = time.perf_counter()
-        depth = self.batcher.predict(rgb, name)
+        depth = self.batcher.predict(rgb, name, focal)
         t2 = time.perf_counter()
-        return Prediction(name, rgb, depth, {"decode": (t1 - t0) * 1e3, "predict": (t2 - t1) * 1e3})
+        return Prediction(name, rgb, depth, {"decode": (t1 - t0) * 1e3, "predict": (t2 - t1) * 1e3}, focal)
 
     @staticmethod
     def writer(folder: Path, kinds: tuple[str, ...], opts: Options):
@@ -236,7 +243,8 @@ class DepthService:
             },
             "display_range": [float(vrange[0]), float(vrange[1])],
             "cmap": opts.cmap,
-            "intrinsics": {"fx": K.fx, "fy": K.fy, "cx": K.cx, "cy": K.cy},
+            "focal_px": pred.focal,  # None: the model's own camera was assumed
+            "intrinsics": {"fx": K.fx, "fy": K.fy, "cx": K.cx, "cy": K.cy},  # of the point cloud
             "color_png": base64.b64encode(color_path.read_bytes()).decode(),
             "points": None,
         }

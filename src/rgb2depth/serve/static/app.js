@@ -61,13 +61,13 @@
     try {
       response = await post(blob, name, "format=json&colorbar=true");
     } catch (e) {
-      body.dataset.state = "error";
       status(`Could not reach the server: ${e.message}`, true);
+      body.dataset.state = "error";
       return;
     }
     if (!response.ok) {
-      body.dataset.state = "error";
       status(await errorOf(response), true);
+      body.dataset.state = "error"; // last: the state says the page is complete
       return;
     }
     const r = await response.json();
@@ -91,6 +91,7 @@
     $("depth-range").dataset.value = r.display_range.join(",");
     $("image-size").textContent = `${r.width} × ${r.height}`;
     $("network-size").textContent = `${r.network_size[1]} × ${r.network_size[0]}`;
+    $("camera-focal").textContent = r.focal_px ? `focal ${r.focal_px.toFixed(1)} px` : "the model's own";
     $("focal").textContent = `${r.intrinsics.fx.toFixed(1)} px`;
     $("focal").dataset.value = String(r.intrinsics.fx);
     $("timing").textContent = `${ms.toFixed(0)} ms (server ${Object.values(r.timings_ms).reduce((a, b) => a + b, 0).toFixed(0)} ms)`;
