@@ -31,7 +31,9 @@ from rgb2depth.geometry.trajectory import ate, read_tum
 
 pytest.importorskip("open3d")
 
-PLANE_Z = 2.0
+# Not a multiple of the 1 cm voxel: a surface exactly on voxel centres has TSDF values of
+# exactly 0, where open3d's point extraction finds no sign change (real depth never does this).
+PLANE_Z = 2.004
 K160 = Intrinsics(130.0, 130.0, 79.5, 59.5, 160, 120)
 
 
@@ -99,10 +101,11 @@ def test_odometry_recovers_known_motion_on_synthetic_frames():
     T0 = pose((0, 0, 0))
     T1 = pose((0.02, -0.01, 0.01), (0.6, -0.8, 0.3))
     s0, s1 = sample(T0, 0), sample(T1, 1)
-    first, ok0 = odo.track(s0["rgb"], s0["depth"], s0["K"])
-    assert ok0 and np.array_equal(first, np.eye(4))
-    T, ok = odo.track(s1["rgb"], s1["depth"], s1["K"])
-    assert ok
+    first = odo.track(s0["rgb"], s0["depth"], s0["K"])
+    assert first.ok and np.array_equal(first.pose, np.eye(4))
+    step = odo.track(s1["rgb"], s1["depth"], s1["K"])
+    assert step.ok and step.fitness > 0.9, step
+    T = step.motion
     rel = np.linalg.inv(T0) @ T1  # T_prev_cur
     assert np.linalg.norm(T[:3, 3] - rel[:3, 3]) < 0.003
     ang = np.degrees(Rotation.from_matrix(T[:3, :3] @ rel[:3, :3].T).magnitude())
@@ -212,7 +215,7 @@ def test_cli_on_folder_dataset(tmp_path):
     r = CliRunner().invoke(app, ["reconstruct", str(seq), "-o", str(out), "--depth", "ground-truth",
                                  "--poses", "ground-truth", "--width", "0", "--voxel", "0.02", "--no-progress"])
     assert r.exit_code == 0, r.output
-    assert "4 frames integrated" in r.output
+    assert "4 read, 4 integrated, 0 failed tracking" in r.output
     assert np.allclose(read_tum(out / "trajectory.txt").poses, np.array(POSES), atol=1e-6)
     assert (out / "mesh.ply").is_file() and (out / "preview.png").is_file()
     # --stride / --max-frames pick frames 0 and 2.
@@ -227,6 +230,29 @@ def test_cli_on_folder_dataset(tmp_path):
     assert r.exit_code != 0
     r = CliRunner().invoke(app, ["reconstruct", str(seq), "-o", str(out), "--model", str(tmp_path / "nope.pt")])
     assert r.exit_code == 1 and "nope.pt: no such model file" in r.output
+
+
+def test_cli_lists_failed_frames_and_exits_2_when_tracking_is_lost(tmp_path):
+    import cv2
+    from typer.testing import CliRunner
+
+    from rgb2depth.cli import app
+
+    seq = tmp_path / "seq"
+    _write_folder_dataset(seq)
+    for i in (1, 2, 3):  # frames without a single depth measurement
+        cv2.imwrite(str(seq / "depth" / f"{i:04d}.png"), np.zeros((120, 160), np.uint16))
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["reconstruct", str(seq), "-o", str(out), "--depth", "ground-truth", "--width", "0",
+                                 "--voxel", "0.02", "--max-lost", "2", "--no-progress"])
+    assert r.exit_code == 2, r.output
+    assert "3 read, 1 integrated, 2 failed tracking" in r.output
+    assert "0001: only 0% of the pixels have depth in [0.1, 4.0] m" in r.output
+    assert "tracking lost at 0002: 2 consecutive frames failed the checks" in r.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "lost" and summary["odometry_failures"] == 2
+    assert [f["id"] for f in summary["failed_frames"]] == ["0001", "0002"]
+    assert read_tum(out / "trajectory.txt").stamps == ["0000"]  # failed frames have no pose
 
 
 class ConstantDepth:
@@ -259,7 +285,10 @@ def test_image_folder_and_video_with_a_predictor(tmp_path):
     pred = ConstantDepth()
     res = reconstruct(imgs, tmp_path / "o_img", predictor=pred, intrinsics=intr, width=None, progress=False)
     assert res.frames == 6 and pred.calls == 6 and res.odometry_failures == 0
-    assert ate(np.array(traj), res.poses).rmse < 0.003
+    # A plane fixes only three degrees of freedom: the photometric term carries the rest
+    # (ICP is left out, see icp_conditioning); a camera that stood still would be 3 cm off.
+    assert all(st["source"] == "frame" for st in res.steps[1:])
+    assert ate(np.array(traj), res.poses).rmse < 0.005
     with pytest.raises(ReconstructionError, match="no ground-truth depth"):
         reconstruct(imgs, tmp_path / "x", depth="ground-truth", intrinsics=intr)
 
@@ -295,7 +324,7 @@ def test_open_sequence_intrinsics_override_and_stride(tmp_path):
 
 
 def test_depth_fn_output_is_fitted_to_the_frame():
-    from rgb2depth.geometry.reconstruct import _fit_depth
+    from rgb2depth.geometry.frames import fit_depth as _fit_depth
 
     d = np.full((60, 80), 2.0, np.float32)
     d[:10, :10] = 0.0  # invalid as 0 -> NaN, never 0 m
