@@ -20,10 +20,13 @@ pyramid):
 
 Every step is checked against :class:`TrackingLimits` (the solver converged; enough of the
 frame agrees with the reference (fitness); the agreeing pixels agree closely (inlier RMSE);
-the motion since the last tracked frame is plausible). A step that fails is retried once with
-the motion prior reset (from the last tracked pose); if that fails too the frame is a
-*failure*: no pose, not integrated, the motion prior stays reset, and the next frame is
-tracked from the last good pose. Poses are camera-to-world 4x4 float64.
+the motion since the last tracked frame is plausible) and, frame to model, ICP must agree
+with the frame-to-frame estimate it started from. Each frame is tried from up to three
+guesses in turn: the motion prior (constant velocity); ORB features matched to the last
+tracked frame with PnP (:func:`feature_motion`, which reaches across tens of degrees); the
+last tracked pose (the motion prior reset). If none passes the frame is a *failure*: no pose,
+not integrated, the motion prior stays reset, and the next frame is tracked from the last
+good pose. Poses are camera-to-world 4x4 float64.
 """
 
 from __future__ import annotations
@@ -44,10 +47,6 @@ DEFAULT_DEPTH_DIFF_MAX = 0.07
 #: Gauss-Newton iterations per pyramid level, finest first (3 levels: 1, 1/2, 1/4 resolution).
 DEFAULT_ITERATIONS = (20, 10, 5)
 TRACKERS = ("model", "frame")
-#: The largest correction (metres, degrees) frame-to-model ICP may make to the frame-to-frame
-#: estimate it starts from. A larger one means one of the two fell into a wrong minimum, and
-#: nothing says which: the attempt fails.
-MAX_ICP_CORRECTION = (0.10, 10.0)
 #: A feature-based guess (:func:`feature_motion`) needs this many RANSAC inliers.
 MIN_FEATURE_INLIERS = 30
 #: Below this :func:`icp_conditioning` the rendered model does not constrain all six degrees of
@@ -66,13 +65,19 @@ class TrackingLimits:
     correspondences, metres. ``max_translation`` (metres) and ``max_rotation_deg`` bound the
     motion since the last tracked frame: a hand-held camera at 30 Hz moves a few cm and a few
     degrees per frame, so the defaults leave room for strides of 10 and more while catching the
-    jumps of a diverged solver.
+    jumps of a diverged solver. ``max_icp_correction`` (metres) and ``max_icp_correction_deg``:
+    the largest correction frame-to-model ICP may make to the frame-to-frame estimate it starts
+    from; a larger one means one of the two fell into a wrong minimum, and nothing says which
+    (on predicted depth, ICP on a wrongly shaped surface: measured in
+    docs/results/reconstruction).
     """
 
     min_fitness: float = 0.3
     max_inlier_rmse: float = 0.05
     max_translation: float = 0.3
     max_rotation_deg: float = 30.0
+    max_icp_correction: float = 0.10
+    max_icp_correction_deg: float = 10.0
 
 
 @dataclass
@@ -87,13 +92,18 @@ class Step:
     inlier_rmse: float = math.nan
     translation: float = math.nan  # metres since the last tracked frame
     rotation_deg: float = math.nan
-    retried: bool = False  # the first attempt failed and the motion prior was reset
+    retried: bool = False  # the first guess failed and another was tried
     source: str = ""  # which registration gave the pose: "model" (ICP) or "frame" (RGB-D odometry)
 
     def as_dict(self) -> dict:
-        return {"ok": self.ok, "reason": self.reason, "fitness": self.fitness, "inlier_rmse": self.inlier_rmse,
-                "translation": self.translation, "rotation_deg": self.rotation_deg, "retried": self.retried,
-                "source": self.source}
+        """The figures as JSON-ready values (None where a figure does not exist, never NaN)."""
+
+        def num(v: float) -> float | None:
+            return float(v) if math.isfinite(v) else None
+
+        return {"ok": self.ok, "reason": self.reason, "fitness": num(self.fitness),
+                "inlier_rmse": num(self.inlier_rmse), "translation": num(self.translation),
+                "rotation_deg": num(self.rotation_deg), "retried": self.retried, "source": self.source}
 
 
 def rotation_deg(R: np.ndarray) -> float:
@@ -305,17 +315,24 @@ class _Tracker:
         if self.pose is None:
             return self._first(cur)
         # Guesses in turn: the motion prior (constant velocity); ORB features matched to the last
-        # tracked frame; the last pose itself (the motion prior reset).
-        guesses = [lambda: self.pose @ self.velocity, self._feature_guess, lambda: self.pose.copy()]
+        # tracked frame; the last pose itself (the motion prior reset). The feature pose is also
+        # independent evidence: a dense result far from it fell into another minimum (measured:
+        # 7-Scenes kitchen at stride 5, one step 31 cm off with fitness 0.53 and ICP agreeing).
+        feature = self._feature_guess()
+        guesses = [self.pose @ self.velocity, feature, self.pose.copy()]
         last, tried = None, []
-        for make in guesses:
-            guess = make()
+        for guess in guesses:
             if guess is None or any(np.allclose(guess, g, atol=1e-6) for g in tried):
                 continue
             tried.append(guess)
             pose, fitness, rmse, reason, source = self._attempt(cur, K, guess)
             if not reason:
                 reason = check_step(np.linalg.inv(self.pose) @ pose, fitness, rmse, self.limits)
+            if not reason and feature is not None:
+                off = np.linalg.inv(feature) @ pose
+                dt, dr = float(np.linalg.norm(off[:3, 3])), rotation_deg(off)
+                if dt > self.limits.max_icp_correction or dr > self.limits.max_icp_correction_deg:
+                    reason = f"dense registration and feature matches disagree by {dt * 100:.0f} cm, {dr:.0f} deg"
             if not reason:
                 return self._accept(cur, pose, fitness, rmse, len(tried) > 1, source)
             last = (reason, fitness, rmse, None if pose is None else np.linalg.inv(self.pose) @ pose)
@@ -382,7 +399,8 @@ class ModelTracker(_Tracker):
         T, fitness, rmse = r
         pose = guess @ T
         dt, dr = float(np.linalg.norm(T[:3, 3])), rotation_deg(T)
-        if not isinstance(ff, str) and (dt > MAX_ICP_CORRECTION[0] or dr > MAX_ICP_CORRECTION[1]):
+        lim = self.limits
+        if not isinstance(ff, str) and (dt > lim.max_icp_correction or dr > lim.max_icp_correction_deg):
             return None, fitness, rmse, (f"frame-to-model ICP and frame-to-frame odometry disagree by "
                                          f"{dt * 100:.0f} cm, {dr:.0f} deg"), ""
         return pose, fitness, rmse, "", "model"
