@@ -268,6 +268,26 @@ class ConstantDepth:
         return np.full(rgb.shape[:2], PLANE_Z, np.float32)
 
 
+def test_predictor_gets_the_working_resolution_focal_length(tmp_path):
+    from rgb2depth.geometry.reconstruct import predictor_depth
+
+    class FocalAware(ConstantDepth):
+        def predict(self, rgb, focal=None):
+            self.focals.append((focal, rgb.shape[1]))
+            return super().predict(rgb)
+
+    pred = FocalAware()
+    pred.focals = []
+    samples = [sample(T, i) for i, T in enumerate(POSES[:2])]
+    reconstruct_frames(iter(samples), predictor_depth(pred), tmp_path, poses="ground-truth", width=80,
+                       progress=False, preview=False, write_mesh=False)
+    # 160 -> 80 px wide: the focal length in pixels of the frame the network sees halves.
+    assert pred.focals == [(K160.scaled(80, 60).fx, 80)] * 2 and K160.scaled(80, 60).fx == 65.0
+    # A predictor without the argument is called as before.
+    plain = ConstantDepth()
+    assert predictor_depth(plain)(samples[0]).shape == (120, 160) and plain.calls == 1
+
+
 def test_image_folder_and_video_with_a_predictor(tmp_path):
     import cv2
 
