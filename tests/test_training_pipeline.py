@@ -292,6 +292,25 @@ def test_cache_dir_keeps_different_selections_and_splits_apart(tmp_path, folders
     assert [s["id"] for s in samples(build_dataset(other, "train", seed=0))] == ["a001", "a003", "a005"]
 
 
+def test_cache_dir_files_are_shared_by_lists_that_name_the_same_item(tmp_path, folders):
+    """A sample's cache file is named by its loader's config item and its index there: another
+    selection, another list or another split reaching the same sample reads the same file (a
+    changed list no longer decodes every source again), and another item never does."""
+    from rgb2depth.training.data import build_dataset
+
+    cache = tmp_path / "cache"
+    cfg = load(tmp_path / "c.yaml", config(tmp_path / "run", [folder_item(folders["a"], stride=2)],
+                                           data={"cache_dir": str(cache)}))
+    samples(build_dataset(cfg, "train", seed=0))  # a0 a2 a4 a6
+    assert len(list(cache.rglob("*.npz"))) == 4
+    other = {**cfg, "data": {**cfg["data"], "train": [folder_item(folders["c"]), folder_item(folders["a"], start=1)]}}
+    got = samples(build_dataset(other, "train", seed=0))  # c0 c1 c2, then a1..a6 of which a2 a4 a6 are on disk
+    assert [s["id"] for s in got] == ["c000", "c001", "c002"] + [f"a{i:03d}" for i in range(1, 7)]
+    assert len(list(cache.rglob("*.npz"))) == 4 + 3 + 3  # only c0-c2 and a1 a3 a5 were new
+    assert_same_samples(got, samples(build_dataset({**other, "data": {**other["data"], "cache_dir": None}},
+                                                   "train", seed=0)))
+
+
 # ------------------------------------------------------------------------------ K in batches, canonical camera
 
 

@@ -87,7 +87,11 @@ class DepthDataset(torch.utils.data.Dataset):
         return np.random.default_rng([self.seed, self.epoch if epoch is None else epoch, int(index)])
 
     def _cache_path(self, index: int) -> Path:
-        key = f"{type(self.source).__name__}:{getattr(self.source, 'root', '')}:{index}:{self.cache_size}"
+        # a source that knows its samples' identities (training.data's config items) names them;
+        # otherwise the index names a sample only within this one source
+        cache_key = getattr(self.source, "cache_key", None)
+        ident = cache_key(index) if cache_key else f"{type(self.source).__name__}:{getattr(self.source, 'root', '')}:{index}"
+        key = f"{ident}:{self.cache_size}"
         return self.cache_dir / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.npz"  # type: ignore[operator]
 
     def raw(self, index: int) -> dict:

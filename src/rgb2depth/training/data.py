@@ -10,8 +10,9 @@ instead of the registry, so experiments can plug in their own sources.
 
 Decoding a 640x480 JPEG + PNG pair and resizing it costs more than a training step of the
 compact U-Net on these CPUs, so by default every sample is decoded and resized once (to the
-input size, or ``data.cache: [H, W]``; ``data.cache_dir`` also keeps them on disk, in one
-subfolder per list of sources, so splits and selections sharing it stay apart) by
+input size, or ``data.cache: [H, W]``; ``data.cache_dir`` also keeps them on disk, each file
+named by its config item (less ``select``) and its index in that loader, so splits, selections
+and runs that list the same item share its files and never mix another's) by
 :class:`rgb2depth.data.DepthDataset`, filled before any DataLoader worker forks; the
 augmentation (:func:`rgb2depth.data.transforms.build`) then runs on the small cached arrays.
 ``data.cache: false`` reads the files every time.
@@ -24,11 +25,9 @@ exactly.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -75,6 +74,30 @@ def build_source(item: dict) -> Sequence[dict]:
     return src
 
 
+def _keyed(src: Sequence[dict], item: dict) -> Sequence[dict]:
+    """``src`` with ``cache_key(i)``: the loader's config item (without ``select``, which only
+    picks indices) and the index within that loader, so a sample's decode-cache file is the same
+    whichever list, split or selection reaches it."""
+    base = json.dumps({k: v for k, v in item.items() if k != "select"}, sort_keys=True, default=str)
+    inner = src.source if isinstance(src, _Subset) else src
+    keyed = _Keyed(inner, base)
+    return _Subset(keyed, src.indices) if isinstance(src, _Subset) else keyed
+
+
+class _Keyed(Sequence):
+    def __init__(self, source: Sequence[dict], base: str) -> None:
+        self.source, self.base = source, base
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, i: int) -> dict:  # type: ignore[override]
+        return self.source[i]
+
+    def cache_key(self, i: int) -> str:
+        return f"{self.base}:{i}"
+
+
 class _Subset(Sequence):
     def __init__(self, source: Sequence[dict], indices: list[int]) -> None:
         self.source, self.indices = source, indices
@@ -84,6 +107,9 @@ class _Subset(Sequence):
 
     def __getitem__(self, i: int) -> dict:  # type: ignore[override]
         return self.source[self.indices[i]]
+
+    def cache_key(self, i: int) -> str:
+        return self.source.cache_key(self.indices[i])  # type: ignore[attr-defined]
 
 
 class _Concat(Sequence):
@@ -100,6 +126,10 @@ class _Concat(Sequence):
         k = int(np.searchsorted(self.offsets, i, side="right")) - 1
         return self.sources[k][i - int(self.offsets[k])]
 
+    def cache_key(self, i: int) -> str:
+        k = int(np.searchsorted(self.offsets, i, side="right")) - 1
+        return self.sources[k].cache_key(i - int(self.offsets[k]))
+
 
 def build_dataset(cfg: dict, split: str, seed: int, progress: bool = False):
     """The torch dataset of ``split`` ("train" or "val"): sources -> cache -> transform.
@@ -114,7 +144,7 @@ def build_dataset(cfg: dict, split: str, seed: int, progress: bool = False):
     items = dcfg[split]
     if not items:
         return None
-    sources = [build_source(it) for it in items]
+    sources = [_keyed(build_source(it), it) for it in items]
     source = sources[0] if len(sources) == 1 else _Concat(sources)
     size = tuple(dcfg["input_size"]) if dcfg["input_size"] else None
     aug = dcfg["augment"] if split == "train" else dcfg.get("val_augment") or {}
@@ -125,11 +155,6 @@ def build_dataset(cfg: dict, split: str, seed: int, progress: bool = False):
     # with_K: each batch carries the intrinsics after augmentation, which networks that predict
     # depth for a canonical camera need to scale their targets (models.camera_scale).
     cache_dir = dcfg.get("cache_dir") if cache_size else None
-    if cache_dir is not None:
-        # DepthDataset names its files by index, which identifies a sample only within one list
-        # of sources: each list (another split, another select) gets its own subfolder
-        key = json.dumps(items, sort_keys=True, default=str).encode()
-        cache_dir = Path(cache_dir) / hashlib.sha1(key).hexdigest()[:16]
     ds = DepthDataset(source, transform, seed=seed, cache_size=cache_size, cache_dir=cache_dir, with_K=True)
     if cache_size is not None:
         it = range(len(ds))
