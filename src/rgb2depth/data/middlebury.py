@@ -22,7 +22,7 @@ from rgb2depth.geometry.camera import Intrinsics
 
 from .base import Source, make_sample
 from .depth_io import DataError, read_pfm, read_raw, read_rgb
-from .stereo import depth_to_disparity, disparity_to_depth
+from .disparity import depth_to_disparity, disparity_to_depth
 
 __all__ = ["Middlebury", "depth_to_disparity", "disparity_to_depth", "read_middlebury_calib"]
 

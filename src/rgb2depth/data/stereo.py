@@ -32,6 +32,14 @@ import cv2
 import numpy as np
 
 from .depth_io import DataError, read_rgb
+from .disparity import depth_to_disparity, disparity_to_depth
+from .middlebury import read_middlebury_calib
+
+__all__ = [
+    "METHODS", "StereoConfig", "StereoResult", "compute_disparity", "depth_to_disparity", "disparity_to_depth",
+    "evaluate_disparity", "read_stereo_calib", "stereo_calibration", "make_target", "write_targets",
+    "load_benchmark_pair", "BENCHMARK_PAIRS", "has_wls", "equalize",
+]
 
 METHODS = ("sgbm", "bm", "sgbm_wls")
 
@@ -173,26 +181,6 @@ def compute_disparity(left: np.ndarray, right: np.ndarray, cfg: StereoConfig | N
     return StereoResult(disp, raw, masks)
 
 
-def disparity_to_depth(disp: np.ndarray, focal: float, baseline: float, doffs: float = 0.0) -> np.ndarray:
-    """depth = focal * baseline / (disp + doffs), in the units of ``baseline``; non-positive or
-    non-finite disparity -> NaN (Middlebury: depth_mm = baseline_mm * f / (d + doffs))."""
-    d = np.asarray(disp, dtype=np.float64) + doffs
-    out = np.full(d.shape, np.nan, np.float32)
-    with np.errstate(invalid="ignore"):
-        ok = np.isfinite(d) & (np.asarray(disp) > 0) & (d > 0)
-    out[ok] = (focal * baseline / d[ok]).astype(np.float32)
-    return out
-
-
-def depth_to_disparity(depth: np.ndarray, focal: float, baseline: float, doffs: float = 0.0) -> np.ndarray:
-    z = np.asarray(depth, dtype=np.float64)
-    out = np.full(z.shape, np.nan, np.float32)
-    with np.errstate(invalid="ignore"):
-        ok = np.isfinite(z) & (z > 0)
-    out[ok] = (focal * baseline / z[ok] - doffs).astype(np.float32)
-    return out
-
-
 def evaluate_disparity(pred: np.ndarray, gt: np.ndarray, threshold: float = 3.0, mask: np.ndarray | None = None) -> dict:
     """Bad-pixel rate (|pred - gt| > threshold px) and mean end-point error over the pixels
     where both are valid (the pixels the method keeps), and ``kept`` = that count / valid GT."""
@@ -222,8 +210,6 @@ def read_stereo_calib(path: str | Path) -> dict:
         raise DataError(path, "file not found")
     text = path.read_text()
     if "baseline=" in text.replace(" ", ""):
-        from .middlebury import read_middlebury_calib
-
         c = read_middlebury_calib(path)
         K = c["cam0"]
         return {"focal": float(K[0, 0]), "baseline": float(c["baseline"]) / 1000.0, "doffs": float(c["doffs"]),
