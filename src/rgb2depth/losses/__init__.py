@@ -32,6 +32,7 @@ import torch
 
 from ..registry import Registry
 from .base import DepthLoss, masked_mean, prepare
+from .gradient import GradientMatchingLoss
 from .pixel import BerHuLoss, L1Loss, L2Loss, MSELoss, ScaleInvariantLoss
 from .structural import CombinedLoss, EdgeLoss, SSIMLoss
 
@@ -89,6 +90,7 @@ for _name, _cls in (
     ("silog", ScaleInvariantLoss),
     ("scale_invariant", ScaleInvariantLoss),
     ("berhu", BerHuLoss),
+    ("gradient", GradientMatchingLoss),
     ("weighted", WeightedSum),
 ):
     register_loss(_name)(_cls)
@@ -115,6 +117,7 @@ __all__ = [
     "CombinedLoss",
     "DepthLoss",
     "EdgeLoss",
+    "GradientMatchingLoss",
     "L1Loss",
     "L2Loss",
     "MSELoss",
