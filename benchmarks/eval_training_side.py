@@ -10,8 +10,16 @@ scores each set separately, at the model's input size, protocol ``none`` 1e-3..2
 - ``synth_first``: 150 rooms of the first generator (seed 9000), when pre-rendered in the cache,
 - ``synth_widened``: 150 rooms of the widened generator (seed 9100, random focal lengths),
 
-and the mean over the three real sets (each set weighted equally). The NYU sample and TUM
-fr3/cabinet are test sets and are not scored here.
+and the mean over the three real sets (each set weighted equally), plus
+
+- ``middlebury_structure``: the 27 Middlebury 2005/2006 scenes (never trained on), inverse depth
+  fitted to disparity by scale and shift (``eval_relative_middlebury.py``); its ``delta1`` is
+  in disparity,
+- ``criterion``: the rule that chooses runs from run E on (docs/results/default_model_v3.md):
+  the mean delta1 over the sets no training image shows, ``middlebury_held_out``,
+  ``middlebury_structure``, ``synth_first`` and ``synth_widened``.
+
+The NYU sample and TUM fr3/cabinet are test sets and are not scored here.
 
     .venv/bin/python benchmarks/eval_training_side.py runs/v3/a/model.pt runs/v3/b/model.pt
 """
@@ -23,6 +31,7 @@ import json
 import sys
 
 REAL = ("tum_rpy_tail", "7scenes_tail", "middlebury_held_out")
+UNSEEN = ("middlebury_held_out", "middlebury_structure", "synth_first", "synth_widened")
 
 
 def sets(data: str, cache: str) -> dict[str, list[dict]]:
@@ -57,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     torch.set_num_threads(2)
     specs = sets(str(data), str(cache_dir()))
+    # a sibling script: benchmarks/ is sys.path[0] when this file runs
+    from eval_relative_middlebury import read_scene, scenes, structure_scores
+
+    relative = [read_scene(p) for p in scenes(data / "middlebury")]
     results = {}
     for name in args.models:
         model, _ = load_any_model(name)
@@ -75,10 +88,22 @@ def main(argv: list[str] | None = None) -> int:
             row[key] = {k: float(sum(m[k] * c for m, c in scores) / n) for k in ("delta1", "abs_rel", "rmse")}
             row[key]["images"] = n
         row["real_mean"] = {k: float(np.mean([row[s][k] for s in REAL])) for k in ("delta1", "abs_rel", "rmse")}
+        if relative:
+            from rgb2depth import load
+
+            pred = load(name)
+            per = [structure_scores(pred.predict(rgb), disp) for rgb, disp in relative]
+            row["middlebury_structure"] = {"delta1": float(np.mean([r["delta1_disp"] for r in per])),
+                                           "abs_rel": float(np.mean([r["absrel_disp"] for r in per])),
+                                           "spearman": float(np.mean([r["spearman"] for r in per])),
+                                           "images": len(per)}
+        if all(k in row for k in UNSEEN):
+            row["criterion"] = {k: float(np.mean([row[s][k] for s in UNSEEN])) for k in ("delta1", "abs_rel")}
         results[name] = row
         print(name)
         for key, m in row.items():
-            print(f"  {key:20s} delta1 {m['delta1']:.3f}  abs_rel {m['abs_rel']:.3f}  rmse {m['rmse']:.3f}"
+            extra = "".join(f"  {k} {m[k]:.3f}" for k in ("rmse", "spearman") if k in m)
+            print(f"  {key:20s} delta1 {m['delta1']:.3f}  abs_rel {m['abs_rel']:.3f}{extra}"
                   + (f"  ({m['images']} images)" if "images" in m else ""))
     if args.output:
         from rgb2depth.fileio import write_text
