@@ -5,26 +5,29 @@ fully-connected layers, a 1x1 convolution to 1024 channels + BN, four up-samplin
 halve the channels 1024 -> 512 -> 256 -> 128 -> 64, dropout, a final 3x3 convolution to one
 depth channel) and every variant of Table 1:
 
-=========  ============  ================================================  ==========  ==========
-backbone   decoder       head                                              Table 1     this code
-=========  ============  ================================================  ==========  ==========
-alexnet    fc            FC 12288-4096, ReLU, dropout, FC 4096-12288       104.4M      103.1M
-alexnet    upconv        4 up-convolutions 256-320-160-80-40 (*)           6.3M        6.2M
-vgg16      upconv        4 up-convolutions 512-224-112-56-28 (*)           18.5M       18.4M
-resnet50   fc            avg-pool 7x7/1, dropout, FC 16384-20480           359.1M      359.1M
-resnet50   fc64x48       avg-pool 7x7/1, dropout, FC 16384-3072            73.9M       73.8M
-resnet50   deconv        4 x (2x2 transposed conv stride 2, BN, ReLU)      28.5M       28.4M
-resnet50   upconv        4 up-convolutions (Fig. 2a/b)                     43.1M       43.0M
-resnet50   upproj        4 up-projections (Fig. 2c/d), the paper's model   63.6M       63.6M
-=========  ============  ================================================  ==========  ==========
+=========  ============  ================================================  =======  ===========  ==========
+backbone   decoder       head                                              Table 1  parameters   + BN stats
+=========  ============  ================================================  =======  ===========  ==========
+alexnet    fc            FC 12288-4096, ReLU, dropout, FC 4096-12288       104.4M   103,149,376  103.1M
+alexnet    upconv        4 up-convolutions 256-320-160-80-40 (*)           6.3M     6,199,257    6.2M
+vgg16      upconv        4 up-convolutions 512-224-112-56-28 (*)           18.5M    18,406,181   18.4M
+resnet50   fc            avg-pool 7x7/1, dropout, FC 16384-20480           359.1M   359,072,832  359.1M
+resnet50   fc64x48       avg-pool 7x7/1, dropout, FC 16384-3072            73.9M    73,842,752   73.9M
+resnet50   deconv        4 x (2x2 transposed conv stride 2, BN, ReLU)      28.5M    28,395,009   28.5M
+resnet50   upconv        4 up-convolutions (Fig. 2a/b)                     43.1M    43,017,729   43.1M
+resnet50   upproj        4 up-projections (Fig. 2c/d), the paper's model   63.6M    63,563,009   63.6M
+=========  ============  ================================================  =======  ===========  ==========
 
-(*) The paper states no decoder widths for AlexNet and VGG; these widths reproduce the
-parameter counts of Table 1 with torchvision's backbones (``widths=`` overrides them). The
-paper's AlexNet FC figure is consistent with an ungrouped AlexNet (96-256-384-384-256 channels,
-3.75M convolution parameters: 104.4M exactly); torchvision's AlexNet (64-192-384-256-256,
-2.47M), whose ImageNet weights users can load, gives 103.1M. "Without removing the final
-pooling layer" (Sec. 4.2) the ResNet-FC variants keep ResNet's 7x7 stride-1 average pool, so
-the 8x10x2048 map becomes 2x4x2048 = 16384 features; that reproduces 359.1M and 73.9M.
+"+ BN stats" counts each BatchNorm's running mean and variance too, as MatConvNet (the paper's
+toolbox, Sec. 4.1) does: it stores them as a layer parameter ("moments"). So counted, every
+ResNet row equals Table 1 to its 0.1M (without them fc64x48, deconv and upconv come out 0.1M
+short). (*) The paper states no decoder widths for AlexNet and VGG; these widths come within
+0.1M of Table 1 with torchvision's backbones (``widths=`` overrides them). The paper's AlexNet
+FC figure is that of an ungrouped AlexNet (96-256-384-384-256 channels, 3,747,200 convolution
+parameters: 104,426,880 in all); torchvision's AlexNet (64-192-384-256-256, 2,469,696), whose
+ImageNet weights users can load, gives 103.1M. "Without removing the final pooling layer"
+(Sec. 4.2) the ResNet-FC variants keep ResNet's 7x7 stride-1 average pool, so the 8x10x2048 map
+becomes 2x4x2048 = 16384 features; that reproduces 359.1M and 73.9M.
 
 Sizes (Sec. 4.2): a 304x228 input (W x H) gives 160x128 for ResNet, 128x96 for AlexNet and
 144x112 for VGG. Fully convolutional decoders accept any H, W (output
