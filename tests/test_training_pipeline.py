@@ -200,19 +200,79 @@ def test_model_init_non_strict_copies_matching_tensors_and_names_the_rest(tmp_pa
     # last decoder block 4 -> 6 wide: its two convs and the head's weight change shape
     other = {**NET, "decoder": [8, 8, 8, 6]}
     skipped = ["decoder.3.0.0.bias", "decoder.3.0.0.weight", "decoder.3.1.0.bias", "decoder.3.1.0.weight", "head.weight"]
-    info = load_init_weights(models.create("unet_realtime", **other), str(tmp_path / "init.pt"), strict=False)
-    assert info == {"loaded": len(sd) - 5, "skipped": skipped}
+    fresh = models.create("unet_realtime", **other)
+    shapes = {k: (tuple(sd[k].shape), tuple(v.shape)) for k, v in fresh.state_dict().items() if k in skipped}
+    info = load_init_weights(fresh, str(tmp_path / "init.pt"), strict=False)
+    assert info["loaded"] == [k for k in sd if k not in skipped]
+    assert info["skipped"] == {k: f"shape {shapes[k][0]} in the file, {shapes[k][1]} in the model" for k in skipped}
+    assert info["not_included"] == 0 and info["include"] == [] and info["tensors"] == len(sd)
 
     cfg = load(tmp_path / "c.yaml", config(tmp_path / "run", [folder_item(folders["b"])],
                                            model={"options": other, "init": str(tmp_path / "init.pt"),
                                                   "strict_init": False}))
     own = setup_trainer(cfg).model.state_dict()
-    assert f"({len(sd) - 5} tensors, skipped 5: {', '.join(skipped)})" in capsys.readouterr().out
+    log = capsys.readouterr().out
+    assert f"loaded {len(sd) - 5} of the model's {len(sd)} tensors; skipped 5: 5 shape mismatch: " in log
+    assert f"head.weight [{shapes['head.weight'][0]} in the file, {shapes['head.weight'][1]} in the model]" in log
+    report = json.loads((tmp_path / "run" / "init_report.json").read_text())
+    assert report["file"] == str(tmp_path / "init.pt") and sorted(report["skipped"]) == skipped
     for k in sd:
         if k in skipped:
             assert own[k].shape != sd[k].shape
         else:
             assert torch.equal(own[k], sd[k]), k
+
+
+def test_model_init_include_loads_only_the_named_part(tmp_path, folders, capsys):
+    """``init_include``: a part of ``model.parts()`` or a weight-name prefix; the rest keeps the
+    values of a fresh (seeded) build; strict by default on the included tensors."""
+    import test_training_plugin  # noqa: F401 - registers tiny_two_part
+    from rgb2depth import models
+    from rgb2depth.models.io import save_model
+    from rgb2depth.training.trainer import load_init_weights
+
+    torch.manual_seed(1)
+    donor = models.create("tiny_two_part")
+    save_model(donor, tmp_path / "donor.pt")
+    torch.manual_seed(2)
+    net = models.create("tiny_two_part")
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    info = load_init_weights(net, str(tmp_path / "donor.pt"), include=["fine"])  # a part
+    fine = [k for k in before if k.startswith("fine.")]
+    assert fine and info["loaded"] == fine and info["skipped"] == {}
+    assert info["not_included"] == len(before) - len(fine) and info["include"] == ["fine"]
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, (donor.state_dict() if k in fine else before)[k]), k
+        if k in fine and v.is_floating_point():
+            assert not torch.equal(v, before[k]), k  # the two seeds differ, so it really came from the file
+
+    # a prefix; a tensor under it missing from the file: strict -> one line naming file and tensor
+    partial = {k: v for k, v in donor.state_dict().items() if k != fine[0]}
+    torch.save({**partial, "fine.extra": torch.zeros(2)}, tmp_path / "partial.pt")
+    with pytest.raises(ValueError) as e:
+        load_init_weights(models.create("tiny_two_part"), str(tmp_path / "partial.pt"), include=["fine"])
+    msg = str(e.value)
+    assert len(msg.splitlines()) == 1 and str(tmp_path / "partial.pt") in msg and fine[0] in msg
+    info = load_init_weights(models.create("tiny_two_part"), str(tmp_path / "partial.pt"), strict=False,
+                             include=["fine"])
+    assert info["skipped"] == {fine[0]: "missing from the file", "fine.extra": "not in the model"}
+    assert info["loaded"] == fine[1:]
+    with pytest.raises(ValueError, match="init_include: 'nope' is not a part"):
+        load_init_weights(models.create("tiny_two_part"), str(tmp_path / "donor.pt"), include=["nope"])
+
+    # in a config: the log names the part and the counts; a partial init reads the pretrained options
+    cfg = load(tmp_path / "c.yaml", config(tmp_path / "run", [folder_item(folders["b"])],
+                                           model={"name": "tiny_two_part", "options": {},
+                                                  "init": str(tmp_path / "donor.pt"), "init_include": ["fine"]}))
+    own = setup_trainer(cfg).model.state_dict()
+    assert f"loaded {len(fine)} of the model's {len(before)} tensors (init_include fine; " \
+           f"{len(before) - len(fine)} others keep their built values)" in capsys.readouterr().out
+    assert all(torch.equal(own[k], donor.state_dict()[k]) for k in fine)
+    from rgb2depth.training.config import ConfigError
+
+    with pytest.raises(ConfigError, match="model.init_include is set but model.init"):
+        load(tmp_path / "d.yaml", config(tmp_path / "run2", [folder_item(folders["b"])],
+                                         model={"init_include": ["fine"]}))
 
 
 def test_model_init_strict_mismatch_is_one_line_naming_the_file(tmp_path, folders):

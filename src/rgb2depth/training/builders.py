@@ -89,15 +89,44 @@ def build_model(mcfg: dict, load_pretrained: bool = True) -> nn.Module:
     return models.create(mcfg["name"], load_pretrained=load_pretrained, **options)
 
 
-def load_init_weights(model: nn.Module, path: str, strict: bool = True) -> dict:
+def init_prefixes(model: nn.Module, names: list[str] | None) -> list[str]:
+    """``model.init_include`` names -> state_dict key prefixes: a part of ``model.parts()``
+    (its module's name in the model) or a key prefix such as ``decoder.blocks.0``."""
+    parts = model_parts(model)
+    module_names = {id(m): n for n, m in model.named_modules()}
+    keys = list(model.state_dict())
+    out = []
+    for n in names or []:
+        if n in parts and module_names.get(id(parts[n])):
+            out.append(module_names[id(parts[n])])
+        elif any(k == n or k.startswith(n + ".") for k in keys):
+            out.append(n)
+        else:
+            raise ValueError(f"model.init_include: {n!r} is not a part of the model (parts: "
+                             f"{', '.join(parts) or 'none'}) nor a prefix of its weight names")
+    return out
+
+
+def _under(key: str, prefixes: list[str]) -> bool:
+    return not prefixes or any(key == p or key.startswith(p + ".") for p in prefixes)
+
+
+def load_init_weights(model: nn.Module, path: str, strict: bool = True, include: list[str] | None = None) -> dict:
     """Weights from a model file, training checkpoint or bare state_dict file
     (``weights_only=True``) into ``model``; errors are one line naming the file.
 
-    With ``strict=False`` only tensors whose names and shapes match are copied (fine-tuning a
-    network whose head differs); returns ``{"loaded": n, "skipped": [...]}``.
+    ``include``: parts (``model.parts()``) or weight-name prefixes to take from the file (for
+    instance ``["decoder"]``: a decoder trained elsewhere on a freshly built, ImageNet-pretrained
+    backbone); the tensors outside them keep their built values. None or empty: all of them.
+    ``strict``: every selected tensor of the model must be in the file with the same shape, and
+    the file may hold no other tensor under the selection (else a one-line ``ValueError``);
+    ``strict=False`` copies the tensors whose names and shapes match and skips the rest.
+
+    Returns the report ``{"loaded": [names], "skipped": {name: reason}, "not_included": n,
+    "include": [prefixes], "tensors": n}`` (``tensors``: the model's count): reasons ``missing from the file``, ``not in the model`` and
+    ``shape <file> in the file, <model> in the model``.
     """
     from rgb2depth.fileio import torch_load
-    from rgb2depth.models.io import load_weights
 
     p = Path(path)
     rec = torch_load(p, "model.init file")
@@ -106,14 +135,52 @@ def load_init_weights(model: nn.Module, path: str, strict: bool = True) -> dict:
     sd = rec["state_dict"] if isinstance(rec, dict) and "state_dict" in rec else rec
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise ValueError(f"{p}: model.init file holds no state_dict")
-    if strict:
-        load_weights(model, sd, f"{p} (model.init)")
-        return {"loaded": len(sd), "skipped": []}
+    prefixes = init_prefixes(model, include)
     own = model.state_dict()
-    ok = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
-    own.update(ok)
-    model.load_state_dict(own)
-    return {"loaded": len(ok), "skipped": sorted(set(sd) - set(ok))}
+    selected = [k for k in own if _under(k, prefixes)]
+    skipped: dict[str, str] = {}
+    for k in selected:
+        if k not in sd:
+            skipped[k] = "missing from the file"
+        elif tuple(sd[k].shape) != tuple(own[k].shape):
+            skipped[k] = f"shape {tuple(sd[k].shape)} in the file, {tuple(own[k].shape)} in the model"
+    for k in sd:
+        if k not in own and _under(k, prefixes):
+            skipped[k] = "not in the model"
+    if strict and skipped:
+        name = getattr(model, "rgb2depth_name", type(model).__name__)
+        first = sorted(skipped)[:3]
+        raise ValueError(f"{p} (model.init): weights do not fit {name}: {len(skipped)} tensor(s) "
+                         f"({'; '.join(f'{k}: {skipped[k]}' for k in first)}{'; ...' if len(skipped) > 3 else ''})"
+                         + ("" if not prefixes else f" under init_include {include}"))
+    loaded = [k for k in selected if k not in skipped]
+    try:
+        model.load_state_dict({**own, **{k: sd[k] for k in loaded}})
+    except (RuntimeError, TypeError) as e:  # dtype or non-tensor values
+        raise ValueError(f"{p} (model.init): weights do not fit: {str(e).strip().splitlines()[0]}") from None
+    return {"loaded": loaded, "skipped": dict(sorted(skipped.items())), "not_included": len(own) - len(selected),
+            "include": prefixes, "tensors": len(own)}
+
+
+def init_summary(path: str, report: dict, max_names: int = 20) -> str:
+    """One log line of a :func:`load_init_weights` report: counts, and the skipped tensors
+    named, grouped by reason (shape mismatches with both shapes; the first ``max_names`` of
+    each reason, then how many more)."""
+    text = f"initialised from {path}: loaded {len(report['loaded'])} of the model's {report['tensors']} tensors"
+    if report["include"]:
+        text += (f" (init_include {', '.join(report['include'])}; {report['not_included']} others keep "
+                 "their built values)")
+    groups: dict[str, list[str]] = {}
+    for k, r in report["skipped"].items():
+        if r.startswith("shape "):
+            groups.setdefault("shape mismatch", []).append(f"{k} [{r[6:]}]")
+        else:
+            groups.setdefault(r, []).append(k)
+    if groups:
+        text += f"; skipped {len(report['skipped'])}: " + "; ".join(
+            f"{len(ks)} {r}: {', '.join(ks[:max_names])}" + (f" and {len(ks) - max_names} more" if len(ks) > max_names else "")
+            for r, ks in groups.items())
+    return text
 
 
 def model_parts(model: nn.Module) -> dict[str, nn.Module]:

@@ -4,8 +4,9 @@ A config is a nested dict with these sections (every key has a default in :data:
 unknown keys are an error so that a typo cannot silently fall back to a default)::
 
     name, seed, output_dir, imports
-    model:    name, options, init (checkpoint / model file to start from), freeze (part names),
-              strict_init, channels_last
+    model:    name, options, init (checkpoint / model file to start from), strict_init,
+              init_include (parts / weight-name prefixes to take from init; empty: all),
+              freeze (part names), channels_last
     loss:     name + options, or terms: [{name, weight, options}] (weights normalised to sum 1
               when ``normalize_weights``: paper 000 Eq. 7)
     data:     train / val: lists of {name, <loader kwargs>, stride, limit}; input_size [H, W];
@@ -42,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
         "options": {},
         "init": None,
         "strict_init": True,
+        "init_include": [],
         "freeze": [],
         "channels_last": True,
     },
@@ -336,6 +338,11 @@ def validate(cfg: dict, source: str = "<config>") -> None:
     """Semantic checks with one-line messages naming the key."""
     if not cfg["model"]["name"]:
         raise ConfigError(f"{source}: model.name is required")
+    if cfg["model"].get("init_include") and not cfg["model"].get("init"):
+        raise ConfigError(f"{source}: model.init_include is set but model.init (the file to take them from) is not")
+    if not all(isinstance(n, str) and n for n in cfg["model"].get("init_include") or []):
+        raise ConfigError(f"{source}: model.init_include must list part names or weight-name prefixes, "
+                          f"got {cfg['model']['init_include']!r}")
     if not cfg["loss"]["name"] and not cfg["loss"]["terms"]:
         raise ConfigError(f"{source}: loss.name or loss.terms is required")
     if cfg["loss"]["terms"] is not None:

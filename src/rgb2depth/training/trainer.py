@@ -53,6 +53,7 @@ from rgb2depth.training.builders import (
     build_scheduler,
     build_split,
     import_plugins,
+    init_summary,
     load_init_weights,
     loss_label,
     require_valid_depth,
@@ -125,22 +126,26 @@ class Trainer:
         check_options(cfg, f"config {cfg['name']!r}")
         ckpt_mod.seed_everything(int(cfg["seed"]))
 
-        # Resuming or a strict model.init replaces every weight: pretrained backbone options
-        # are then not read (no download, no other file unpickled).
+        # Resuming or a strict model.init of every tensor replaces every weight: pretrained
+        # backbone options are then not read (no download, no other file unpickled).
         self.resume_path = self._resume_path()
-        from_file = self.resume_path is not None or bool(cfg["model"].get("init") and cfg["model"].get("strict_init", True))
+        mcfg = cfg["model"]
+        from_file = self.resume_path is not None or bool(
+            mcfg.get("init") and mcfg.get("strict_init", True) and not mcfg.get("init_include"))
         self.model = build_model(cfg["model"], load_pretrained=not from_file).to(self.device)
         self.meta = self.model.meta
         if cfg["data"].get("input_size"):
             # the saved model file says the size it was trained at; inference and evaluation
             # resize images to it
             self.meta.input_size = tuple(int(v) for v in cfg["data"]["input_size"])
-        if cfg["model"].get("init"):
-            info = load_init_weights(self.model, cfg["model"]["init"], bool(cfg["model"].get("strict_init", True)))
-            skipped = info["skipped"]  # named, so a fine-tuning run shows what starts fresh
-            self.log_text(f"initialised from {cfg['model']['init']} ({info['loaded']} tensors"
-                          + (f", skipped {len(skipped)}: {', '.join(skipped[:8])}"
-                             f"{', ...' if len(skipped) > 8 else ''}" if skipped else "") + ")")
+        if mcfg.get("init"):
+            # the report names what was loaded and what starts fresh (and why): in the log, and
+            # in full in init_report.json
+            info = load_init_weights(self.model, mcfg["init"], bool(mcfg.get("strict_init", True)),
+                                     mcfg.get("init_include") or None)
+            self.log_text(init_summary(mcfg["init"], info))
+            if self.main:
+                write_text(self.out / "init_report.json", json.dumps({"file": str(mcfg["init"]), **info}, indent=1))
         self.channels_last = bool(cfg["model"].get("channels_last")) and self.meta.in_channels in (1, 3)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
