@@ -10,6 +10,7 @@ import math
 
 import cv2
 import numpy as np
+import pytest
 import torch
 import typer
 from PIL import Image
@@ -233,3 +234,25 @@ def test_count_macs_by_hand():
             return self.conv(x)
 
     assert count_macs(Net(), 10, 12) == 3 * 8 * 9 * 10 * 12
+
+
+@pytest.mark.parametrize("device,backend", [("cuda:0", "cuda"), (torch.device("cuda", 1), "cuda"), ("mps", "mps"),
+                                            ("cpu", None), (None, None)])
+def test_time_calls_synchronises_the_device_around_each_call(monkeypatch, device, backend):
+    """GPU kernels run asynchronously: the clock starts after the queue is empty and stops after
+    the call's kernels finished, so each timed call sits between two synchronisations."""
+    from rgb2depth.inference import profiling
+
+    events = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda d=None: events.append(("sync", "cuda", d)))
+    monkeypatch.setattr(torch.mps, "synchronize", lambda: events.append(("sync", "mps", None)))
+    clock = iter(range(100))
+    monkeypatch.setattr(profiling.time, "perf_counter", lambda: events.append(("clock",)) or next(clock) / 1000)
+    res = profiling.time_calls(lambda i: events.append(("call", i)), warmup=1, iters=2, device=device)
+    calls = [("call", i) for i in range(3)]
+    if backend is None:
+        assert events == [e for i in range(3) for e in (("clock",), calls[i], ("clock",))]
+    else:
+        sync = ("sync", backend, device if backend == "cuda" else None)
+        assert events == [e for i in range(3) for e in (sync, ("clock",), calls[i], sync, ("clock",))]
+    assert res["times_ms"] == [1.0, 1.0] and res["iters"] == 2

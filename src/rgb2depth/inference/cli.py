@@ -208,8 +208,11 @@ def benchmark(
         raise typer.Exit(2)
     c = pred.meta.in_channels
     gen = torch.Generator().manual_seed(0)
+    # torch kernels on a GPU run asynchronously: time_calls waits for them (ONNX Runtime returns
+    # finished outputs)
+    torch_device = pred.device if pred.backend == "torch" else None
     res = time_calls(pred._run.raw, warmup=warmup, iters=iters,
-                     setup=lambda i: torch.rand(batch, c, h, w, generator=gen))
+                     setup=lambda i: torch.rand(batch, c, h, w, generator=gen), device=torch_device)
     params = count_parameters(pred.model) if pred.model is not None else None
     macs = count_macs(pred.model, h, w) if pred.model is not None else None
     fps = batch * 1000.0 / res["median_ms"]
@@ -225,6 +228,6 @@ def benchmark(
     if end_to_end:
         rng = np.random.default_rng(0)
         e2e = time_calls(lambda im: pred.predict_rgb(im), warmup=min(warmup, 20), iters=iters,
-                         setup=lambda i: rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+                         setup=lambda i: rng.integers(0, 256, (h, w, 3), dtype=np.uint8), device=torch_device)
         typer.echo(f"predict()  median {e2e['median_ms']:.2f} ms, min {e2e['min_ms']:.2f} ms "
                    f"({1000.0 / e2e['median_ms']:.1f} images/s, {h}x{w} uint8 in, metres out)")

@@ -33,18 +33,41 @@ def count_macs(model, height: int, width: int, batch: int = 1) -> int:
     return int(counter.get_total_flops() // 2)
 
 
+def device_synchronizer(device=None) -> Callable[[], None]:
+    """A function that waits for the work queued on ``device`` (a ``torch.device``, its name
+    such as ``"cuda:0"``, or None for the CPU): ``torch.cuda.synchronize`` / ``torch.mps.
+    synchronize``; a no-op for the CPU and for other backends (an ONNX Runtime session returns
+    only when its outputs are ready)."""
+    kind = getattr(device, "type", None) or (str(device).split(":")[0] if device is not None else "cpu")
+    if kind == "cuda":
+        import torch
+
+        return lambda: torch.cuda.synchronize(device)
+    if kind == "mps":
+        import torch
+
+        return torch.mps.synchronize
+    return lambda: None
+
+
 def time_calls(fn: Callable[[int], object], warmup: int = 100, iters: int = 50,
-               setup: Callable[[int], object] | None = None) -> dict:
+               setup: Callable[[int], object] | None = None, device=None) -> dict:
     """Time ``fn(arg)``: ``warmup`` untimed calls, then ``iters`` timed ones.
 
     ``setup(i)`` (untimed) makes the argument of call ``i`` (e.g. a fresh random tensor, as in
     paper 000); without it ``fn`` gets ``i``. Returns milliseconds: median, min, mean, all.
+    ``device``: where ``fn`` computes. CUDA and MPS kernels run asynchronously, so the device is
+    synchronised before the clock starts (the setup's copies are not counted) and before it is
+    read (the call's kernels are).
     """
+    sync = device_synchronizer(device)
     times = []
     for i in range(warmup + iters):
         arg = setup(i) if setup is not None else i
+        sync()
         t0 = time.perf_counter()
         fn(arg)
+        sync()
         dt = time.perf_counter() - t0
         if i >= warmup:
             times.append(dt * 1000.0)
