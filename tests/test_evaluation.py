@@ -187,3 +187,77 @@ def test_evaluation_resizes_inputs_like_training_and_predict():
     up = resize_images(torch.from_numpy(small).permute(2, 0, 1)[None].float(), (96, 128))[0].permute(1, 2, 0).numpy()
     want_up = cv2.resize(small.astype(np.float32), (128, 96), interpolation=cv2.INTER_LINEAR)
     assert np.abs(up - want_up).max() < 1e-3
+
+
+class CropEcho(nn.Module):
+    """Records the input it gets; predicts a constant 2 m at half its input size."""
+
+    def __init__(self, input_size: tuple[int, int]) -> None:
+        super().__init__()
+        self.meta = ModelMeta(output="metres", input_size=input_size)
+        self.w = nn.Parameter(torch.zeros(1))
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x):
+        self.seen.append(x.clone())
+        return torch.full((x.shape[0], 1, x.shape[2] // 2, x.shape[3] // 2), 2.0) + 0 * self.w
+
+
+def test_crop_region_of_paper003_nyu_input():
+    """Sec. 4.2: 640x480 halved to 320x240, centre-cropped to 304x228: offsets (6, 8) of the
+    half frame, i.e. rows 12:468, cols 16:624 of the full frame."""
+    from rgb2depth.evaluation.evaluate import crop_region
+
+    assert crop_region((480, 640), (228, 304)) == ((6, 8, 228, 304), (12, 468, 16, 624))
+    assert crop_region((480, 640), (228, 304), (240, 320)) == ((6, 8, 228, 304), (6, 234, 8, 312))
+    with pytest.raises(ValueError, match="halved is 120x160, smaller than the 228x304"):
+        crop_region((240, 320), (228, 304))
+
+
+def test_paper003_preprocess_feeds_the_half_frame_crop_and_scores_inside_it():
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    depth = np.full((48, 64), 9.0, np.float32)
+    depth[4:44, 4:60] = 2.0  # the 20x28 crop of the 24x32 half frame sits at (2, 2): rows 4:44, cols 4:60
+    depth[10, 10] = np.nan
+    s = torch_sample({"rgb": rgb, "depth": depth, "valid": np.isfinite(depth), "K": None, "id": "a"})
+    m = CropEcho((20, 28))
+    res = evaluate_dataset(m, [s], protocol="none", preprocess="paper003")
+    # the network saw the 2x2 block means of the frame (as 8-bit values), rows 2:22 and cols 2:30
+    # of the half frame
+    half = rgb.astype(np.float64).reshape(24, 2, 32, 2, 3).mean(axis=(1, 3)) / 255
+    assert m.seen[0].shape == (1, 3, 20, 28)
+    assert np.abs(m.seen[0][0].permute(1, 2, 0).numpy() - half[2:22, 2:30]).max() <= 0.5 / 255 + 1e-6
+    # only the crop's area is scored: there the prediction is exact
+    assert res["preprocess"] == "paper003" and res["result"]["pixels"] == 40 * 56 - 1
+    assert res["metrics"]["rmse"] == pytest.approx(0.0, abs=1e-6)
+    whole = evaluate_dataset(m, [s], protocol="none", input_size=(20, 28))
+    assert whole["preprocess"] == "resize" and whole["result"]["pixels"] == 48 * 64 - 1
+    assert m.seen[-1].shape == (1, 3, 20, 28)  # the whole frame resized
+    n_out = 48 * 64 - 40 * 56
+    assert whole["metrics"]["rmse"] == pytest.approx(np.sqrt(n_out * 49 / (48 * 64 - 1)), rel=1e-5)
+    with pytest.raises(ValueError, match="unknown preprocess 'crop'"):
+        evaluate_dataset(m, [s], protocol="none", preprocess="crop")
+
+
+def test_evaluate_command_paper003_preprocess_on_nyu_sample(tmp_path, shared_data):
+    """``--preprocess paper003`` on two real NYU test images: the JSON says so, and the pixels
+    scored are those of the Eigen crop inside the network's crop (rows 45:468, cols 41:601)."""
+    import test_training_plugin  # noqa: F401 - registers tiny_two_part
+    from rgb2depth import models
+    from rgb2depth.cli import app
+    from rgb2depth.models.io import save_model
+
+    torch.manual_seed(0)
+    save_model(models.create("tiny_two_part"), tmp_path / "m.pt")
+    recs = {}
+    for pre in ("paper003", "resize"):
+        out = tmp_path / f"{pre}.json"
+        r = CliRunner().invoke(app, ["evaluate", str(tmp_path / "m.pt"), "--dataset", "nyu_mini", "--protocol", "nyu",
+                                     "--limit", "2", "--input-size", "228x304", "--preprocess", pre, "--out", str(out)])
+        assert r.exit_code == 0, r.output
+        recs[pre] = json.loads(out.read_text())
+    assert recs["paper003"]["preprocess"] == "paper003" and recs["resize"]["preprocess"] == "resize"
+    assert recs["paper003"]["pixels"] <= 2 * 423 * 560 < recs["resize"]["pixels"] <= 2 * 426 * 560
+    r = CliRunner().invoke(app, ["evaluate", str(tmp_path / "m.pt"), "--dataset", "nyu_mini", "--preprocess", "half"])
+    assert r.exit_code == 2 and "--preprocess must be resize or paper003" in r.stderr

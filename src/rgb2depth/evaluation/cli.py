@@ -51,6 +51,9 @@ def evaluate(
     flip: bool = typer.Option(False, "--flip", help="Flip test-time augmentation."),
     aggregation: str = typer.Option("per_image", "--aggregation", help="per_image | pooled."),
     input_size: str = typer.Option(None, "--input-size", help="HxW the model sees (default: the model's)."),
+    preprocess: str = typer.Option("resize", "--preprocess",
+                                   help="resize (the whole frame to the input size) | paper003 (halve, centre-crop "
+                                        "to the input size, e.g. 640x480 -> 320x240 -> 304x228; scored inside the crop)."),
     batch_size: int = typer.Option(4, "--batch-size"),
     limit: int = typer.Option(None, "--limit", help="Only the first N samples."),
     out: Path = typer.Option(None, "--out", "-o", help="JSON file to write (default: print only)."),
@@ -83,6 +86,12 @@ def evaluate(
         raise typer.Exit(2)
     if aggregation not in ("per_image", "pooled"):
         typer.echo("error: --aggregation must be per_image or pooled", err=True)
+        raise typer.Exit(2)
+    if preprocess not in ("resize", "paper003"):
+        typer.echo("error: --preprocess must be resize or paper003", err=True)
+        raise typer.Exit(2)
+    if predictions is not None and preprocess != "resize":
+        typer.echo("error: --preprocess applies to a model's input, not to saved --predictions", err=True)
         raise typer.Exit(2)
     al = None if align == "none" else ("scale" if align == "lstsq" else align)
     size = None
@@ -125,11 +134,12 @@ def evaluate(
             ds = build_eval_dataset(spec)
             res = evaluate_dataset(net, ds, protocol, min_depth, max_depth, al, aggregation, flip=flip,
                                    batch_size=batch_size, input_size=size, keep_images=vis, limit=limit,
-                                   progress=True)
+                                   progress=True, preprocess=preprocess)
             label = name or info.get("config") or Path(model).stem
             record.update(source="model", model_file=info.get("file"), model=net.rgb2depth_name,
                           model_options=getattr(net, "rgb2depth_options", {}), name=label,
                           params=sum(p.numel() for p in net.parameters()), input_size=list(size),
+                          preprocess=preprocess,
                           loss=info.get("loss"), output=net.meta.output, paper=net.meta.paper,
                           trained_steps=info.get("steps"))
     except (FileNotFoundError, ValueError, KeyError, TypeError, OSError) as e:
@@ -143,7 +153,7 @@ def evaluate(
         record["per_image"] = res["per_image"]
     _print_table(f"{record.get('name')} on {dataset} (protocol {protocol})", res["metrics"],
                  {"images": record["count"], "skipped": record["skipped"], "aggregation": aggregation,
-                  "align": align, "flip": flip})
+                  "align": align, "flip": flip, **({"preprocess": preprocess} if model is not None else {})})
     if out is not None:
         try:
             if res.get("images"):

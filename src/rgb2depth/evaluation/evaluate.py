@@ -7,6 +7,11 @@ ground-truth resolution bilinearly, then scored by :class:`rgb2depth.metrics.Met
 aggregation). Optional flip test-time augmentation averages the prediction of the image and the
 mirrored prediction of its mirror image (in metres).
 
+Two ways to make the network's input (``preprocess``): ``"resize"`` (default) resizes the whole
+frame to the input size; ``"paper003"`` follows paper 003 Sec. 4.2 (after Eigen et al.): the
+frame is halved (640x480 -> 320x240) and centre-cropped to the input size (304x228), and the
+prediction, upsampled bilinearly to the crop's area of the full frame, is scored there only.
+
 Saved predictions (a folder of ``<id>.npy`` HxW float depth maps in metres, NaN or <= 0 =
 no prediction) are matched to ground-truth samples by id, then by file stem, and scored the
 same way, so results from other tools use the same protocol.
@@ -43,6 +48,28 @@ def protocol_object(protocol: str, min_depth: float | None = None, max_depth: fl
     return p
 
 
+PREPROCESS = ("resize", "paper003")
+
+
+def crop_region(image_hw: Sequence[int], input_size: Sequence[int], out_hw: Sequence[int] | None = None
+                ) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
+    """Paper 003's input of an ``image_hw`` frame: ``(top, left, height, width)`` of the centre
+    crop of the half-resolution frame, and ``(y0, y1, x0, x1)``, the crop's area at ``out_hw``
+    (default ``image_hw``). 480x640 with a 228x304 input: (6, 8, 228, 304), (12, 468, 16, 624).
+    A half frame smaller than the input is a one-line ``ValueError``."""
+    H, W = int(image_hw[0]), int(image_hw[1])
+    h, w = int(input_size[0]), int(input_size[1])
+    hh, hw = H // 2, W // 2
+    if h > hh or w > hw:
+        raise ValueError(f"preprocess paper003: a {H}x{W} image halved is {hh}x{hw}, smaller than the "
+                         f"{h}x{w} network input")
+    top, left = (hh - h) // 2, (hw - w) // 2
+    oh, ow = (H, W) if out_hw is None else (int(out_hw[0]), int(out_hw[1]))
+    sy, sx = oh / hh, ow / hw
+    box = (round(top * sy), round((top + h) * sy), round(left * sx), round((left + w) * sx))
+    return (top, left, h, w), box
+
+
 def resize_images(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Resize (N,C,H,W) images like OpenCV's ``INTER_AREA`` when shrinking (pixel-area
     averaging; identical for integer factors such as 640x480 -> 96x128 or 240x320) and
@@ -58,7 +85,8 @@ def resize_images(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 @torch.no_grad()
 def predict_metres(model: torch.nn.Module, image: torch.Tensor, out_size: tuple[int, int] | None = None,
                    input_size: tuple[int, int] | None = None, flip: bool = False,
-                   channels_last: bool = False, focal: torch.Tensor | None = None) -> torch.Tensor:
+                   channels_last: bool = False, focal: torch.Tensor | None = None,
+                   preprocess: str = "resize") -> torch.Tensor:
     """(N,C,H,W) images in [0, 1] -> (N,1,h,w) depth in metres at ``out_size`` (default H, W).
 
     ``focal``: (N,) fx / width of each image (NaN when unknown), for networks that predict depth
@@ -66,7 +94,10 @@ def predict_metres(model: torch.nn.Module, image: torch.Tensor, out_size: tuple[
 
     The image is resized to ``input_size`` before the network when given, the way training
     and :func:`rgb2depth.inference.api.resize_rgb` do (:func:`resize_images`); the output is resized
-    bilinearly to ``out_size``.
+    bilinearly to ``out_size``. ``preprocess="paper003"``: the network sees the centre crop of
+    the half-resolution image (:func:`crop_region`; ``input_size`` default: the model's); its
+    output is upsampled to the crop's area of ``out_size`` and the border outside is filled by
+    repeating the edge (only for display: :func:`evaluate_dataset` scores inside the area).
     """
     from rgb2depth.models import camera_scale, to_metres
 
@@ -81,15 +112,27 @@ def predict_metres(model: torch.nn.Module, image: torch.Tensor, out_size: tuple[
         # grayscale models (paper 002): ITU-R 601 luma, as rgb2depth.data.transforms.grayscale
         w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         x = (x * w).sum(1, keepdim=True)
-    if input_size is not None and tuple(x.shape[-2:]) != tuple(input_size):
+    box = None
+    if preprocess == "paper003":
+        if not (input_size or meta.input_size):
+            raise ValueError("preprocess paper003: the model states no input size to crop to; give one")
+        (top, left, h, w), box = crop_region(x.shape[-2:], input_size or meta.input_size, out_size)
+        x = resize_images(x, (x.shape[-2] // 2, x.shape[-1] // 2))[..., top:top + h, left:left + w]
+    elif preprocess != "resize":
+        raise ValueError(f"unknown preprocess {preprocess!r} (expected one of {', '.join(PREPROCESS)})")
+    elif input_size is not None and tuple(x.shape[-2:]) != tuple(input_size):
         x = resize_images(x, input_size)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
 
     def run(inp: torch.Tensor) -> torch.Tensor:
         y = to_metres(model(inp).float(), meta) * scale
-        if tuple(y.shape[-2:]) != tuple(out_size):
-            y = F.interpolate(y, size=tuple(out_size), mode="bilinear", align_corners=False)
+        target = tuple(out_size) if box is None else (box[1] - box[0], box[3] - box[2])
+        if tuple(y.shape[-2:]) != target:
+            y = F.interpolate(y, size=target, mode="bilinear", align_corners=False)
+        if box is not None:
+            pad = (box[2], out_size[1] - box[3], box[0], out_size[0] - box[1])
+            y = F.pad(y, pad, mode="replicate")
         return y
 
     y = run(x)
@@ -128,8 +171,12 @@ def evaluate_dataset(
     keep_images: int = 0,
     limit: int | None = None,
     progress: bool = False,
+    preprocess: str = "resize",
 ) -> dict[str, Any]:
     """Score ``model`` on a torch-sample dataset (``image``/``depth``/``valid``/``id`` items).
+
+    ``preprocess``: ``"resize"`` or ``"paper003"`` (half resolution, centre crop; only the
+    crop's area of each image is scored), see :func:`predict_metres`.
 
     Returns ``{"metrics": {key: float}, "result": MetricAccumulator.compute(), "per_image":
     [...], "images": [{"rgb", "gt", "pred", "id"}] (first ``keep_images``), "time_s"}``.
@@ -159,7 +206,13 @@ def evaluate_dataset(
             if all("K" in s for s in group):
                 focal = torch.stack([s["K"][0] / s["image"].shape[-1] for s in group])
             pred = predict_metres(model, image, out_size=tuple(depth.shape[-2:]), input_size=input_size,
-                                  flip=flip, channels_last=channels_last, focal=focal).cpu()
+                                  flip=flip, channels_last=channels_last, focal=focal, preprocess=preprocess).cpu()
+            if preprocess == "paper003":  # score only where the network saw the image
+                _, (y0, y1, x0, x1) = crop_region(image.shape[-2:], input_size or model.meta.input_size,
+                                                  depth.shape[-2:])
+                inside = torch.zeros_like(valid)
+                inside[..., y0:y1, x0:x1] = True
+                valid = valid & inside
             gt = torch.where(valid, depth, torch.full_like(depth, float("nan")))
             acc.update(pred[:, 0].numpy(), gt[:, 0].numpy(), valid[:, 0].numpy(), id=ids)
             for k in range(len(group)):
@@ -174,7 +227,7 @@ def evaluate_dataset(
         if bar is not None:
             bar.close()
         model.train(was_training)
-    return _summary(acc, images, t0)
+    return _summary(acc, images, t0, preprocess=preprocess)
 
 
 def build_eval_dataset(spec: dict, size: tuple[int, int] | None = None, augment: dict | None = None):

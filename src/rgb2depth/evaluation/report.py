@@ -3,7 +3,8 @@
 * **Results table** in the layout of the papers' tables (paper 003 Table 1/2, paper 004
   Table 1): one row per model with its loss and parameter count, then each metric with an arrow
   saying which way is better (accuracy thresholds ``delta`` up, errors down); the best value of
-  each column is bold. One table per (dataset, protocol, aggregation, alignment), since numbers
+  each column is bold. One table per (dataset, protocol, aggregation, alignment, input
+  preprocessing: ``evaluate --preprocess``), since numbers
   under different protocols are not comparable (the protocol is named in each table's heading).
 * **Training curves** (``curves.png``): training loss (raw and a moving average) and the
   validation metrics against the step, every run overlaid, from ``metrics.jsonl`` files.
@@ -84,7 +85,7 @@ def group_results(evals: list[dict]) -> OrderedDict:
         rng = e.get("depth_range")
         key = (e["dataset"]["name"] if isinstance(e.get("dataset"), dict) else str(e.get("dataset")),
                e["protocol"], e.get("aggregation", "per_image"), e.get("align", "none"),
-               tuple(rng) if rng else None)
+               tuple(rng) if rng else None, e.get("preprocess", "resize"))
         groups.setdefault(key, []).append(e)
     return groups
 
@@ -229,8 +230,10 @@ def build_report(evaluations: list[Path], logs: list[Path], out: Path, title: st
     md = [f"# {title}", ""]
     hp = [f"<h1>{html.escape(title)}</h1>"]
     written: list[Path] = []
-    for (ds, proto, agg, align, rng), group in group_results(evals).items():
+    for (ds, proto, agg, align, rng, pre), group in group_results(evals).items():
         rng_s = f", depth {rng[0]}..{rng[1]} m" if rng else ""
+        if pre != "resize":  # the network saw another input (e.g. paper003: half resolution, centre crop)
+            rng_s += f", input preprocessing {pre}"
         n = sorted({int(e.get("count", 0)) for e in group})
         head = (f"{ds}: protocol `{proto}`{rng_s}, {agg.replace('_', '-')} mean, alignment {align}, "
                 f"{'/'.join(map(str, n))} images")
