@@ -366,6 +366,16 @@ class DepthPredictor:
             return focal
         return exif_focal_px(image)
 
+    def depth_focal(self, image, focal: float | None, width: int) -> float | None:
+        """The focal length (px at ``width``) the prediction for ``image`` holds depth for: the
+        given or EXIF one, else the canonical camera of a model that has one (else None), so a
+        point cloud back-projects with the camera the network assumed."""
+        f = self.image_focal(image, focal)
+        if f is not None:
+            return f
+        canonical = (self.meta.extra or {}).get("canonical_focal") if self.meta is not None else None
+        return None if canonical is None else float(canonical) * width
+
     def predict_with_rgb(self, image, focal: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(depth, rgb)``: the prediction and the decoded, oriented RGB it was made from."""
         rgb = self.load_image(image)

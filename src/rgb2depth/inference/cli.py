@@ -148,7 +148,7 @@ def predict(
     for _, path, stem in bar:
         try:
             depth, rgb = pred.predict_with_rgb(path, focal=focal)
-            writer.write(stem, depth, rgb)
+            writer.write(stem, depth, rgb, focal=pred.depth_focal(path, focal, depth.shape[1]))
             done += 1
         except (ImageReadError, OSError, RuntimeError) as e:
             _err(str(e).splitlines()[0] if str(path) in str(e) else f"{path}: {str(e).splitlines()[0]}")

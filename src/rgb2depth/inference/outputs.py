@@ -138,17 +138,25 @@ class OutputWriter:
 
             Intrinsics.parse(self.intrinsics, 1, 1)  # validate the text early
 
-    def camera(self, width: int, height: int):
+    def camera(self, width: int, height: int, focal: float | None = None):
+        """The camera that back-projects the point cloud: ``intrinsics`` when given, else a
+        centred camera of focal length ``focal`` (px; the one the depth was predicted for),
+        else the default field of view."""
         from rgb2depth.geometry.camera import Intrinsics
         from rgb2depth.geometry.pointcloud import default_intrinsics
 
-        if self.intrinsics is None:
-            return default_intrinsics(width, height)
-        return Intrinsics.parse(self.intrinsics, width, height)
+        if self.intrinsics is not None:
+            return Intrinsics.parse(self.intrinsics, width, height)
+        if focal is not None:
+            return Intrinsics(float(focal), float(focal), (width - 1) / 2, (height - 1) / 2, width, height)
+        return default_intrinsics(width, height)
 
     def write(self, stem: str | os.PathLike, depth: np.ndarray, rgb: np.ndarray | None,
-              vrange: tuple[float, float] | None = None) -> list[Path]:
+              vrange: tuple[float, float] | None = None, focal: float | None = None) -> list[Path]:
         """Write ``OUT/<stem>.npy`` etc.; ``stem`` may contain sub-folders. Returns the paths.
+
+        ``focal``: the horizontal focal length (px, at the depth map's resolution) the depth was
+        predicted for, which the point cloud then uses unless ``intrinsics`` were given.
 
         Each file is written atomically (:mod:`rgb2depth.fileio`): a failure raises
         :class:`~rgb2depth.fileio.OutputError` (one line naming the file) and leaves no partial
@@ -173,7 +181,7 @@ class OutputWriter:
         if "ply" in self.save:
             p = base.with_name(base.name + ".ply")
             h, w = depth.shape
-            cloud = depth_to_pointcloud(depth, self.camera(w, h), rgb, stride=stride_for(h * w, self.ply_max_points))
+            cloud = depth_to_pointcloud(depth, self.camera(w, h, focal), rgb, stride=stride_for(h * w, self.ply_max_points))
             write_ply(p, cloud)
             written.append(p)
         return written
