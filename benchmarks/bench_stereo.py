@@ -1,20 +1,22 @@
 """Stereo-derived targets (paper 002): each matcher against ground-truth disparity.
 
 For every rectified pair with ground truth in ../shared/data (KITTI 2015, Middlebury 2003
-cones/teddy, Middlebury 2014 Motorcycle at quarter size) and Aloe from Debian's opencv-doc
-(skipped when absent), prints the bad-pixel rate (|d - d_gt| > 3 px) and the mean end-point
-error on the pixels each method keeps, the fraction of ground-truth pixels kept, and the time.
+cones/teddy, 2006 Aloe, 2014 Motorcycle and the Middlebury v3 training scenes at quarter size)
+and Aloe from Debian's opencv-doc (skipped when absent), prints a markdown table: the bad-pixel
+rate (|d - d_gt| > 3 px) and the mean end-point error on the ground-truth pixels each method
+gives a value, the density (fraction of ground-truth pixels with a value), and the wall time per
+pair (median and min of ``--repeat`` runs, after one warm-up run per method that also loads
+numba's compiled ELAS loops); then the means over the KITTI and the Middlebury pairs.
+``--numpy-baseline`` also times ELAS's dense step against the cheapest vectorised-numpy
+equivalent (costing every disparity, without the prior): the measurement behind numba.
 
-    .venv/bin/python benchmarks/bench_stereo.py
-    # with the WLS row: opencv-contrib installed *outside* the venv (it conflicts with
-    # opencv-python-headless), e.g.
-    #   .venv/bin/pip install --no-deps --target /tmp/contrib opencv-contrib-python-headless==<cv2 version>
-    #   PYTHONPATH=/tmp/contrib .venv/bin/python benchmarks/bench_stereo.py
+    .venv/bin/python benchmarks/bench_stereo.py --repeat 5
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -35,46 +37,100 @@ VARIANTS = {
     "sgbm (matcher only)": dict(method="sgbm", lr_max_diff=None, texture=None, speckle_window=0),
     "sgbm + LR/texture/speckle": dict(method="sgbm"),
     "sgbm no CLAHE + filters": dict(method="sgbm", equalize=False),
-    "sgbm + WLS (contrib)": dict(method="sgbm_wls", lr_max_diff=None, texture=None, speckle_window=0),
+    "sgbm + WLS": dict(method="sgbm_wls", lr_max_diff=None, texture=None, speckle_window=0),
     "sgbm + WLS + filters": dict(method="sgbm_wls"),
+    "elas": dict(method="elas"),
 }
+
+
+def numpy_baseline(data) -> None:
+    """ELAS's dense step (left view) in numba vs the cost volume vectorised numpy would need."""
+    import cv2
+    from scipy.spatial import Delaunay
+
+    from rgb2depth.data import elas
+    from rgb2depth.data.stereo import equalize
+
+    L, R, _, nd = load_benchmark_pair("kitti2015/000046_10", data)
+    dl, dr = (elas.descriptors(cv2.cvtColor(equalize(x), cv2.COLOR_RGB2GRAY)) for x in (L, R))
+    p = elas.ElasParams()
+    pts = elas.support_points(dl, dr, 0, nd - 1, p, 1.0)
+    uv, d = pts[:, :2].astype(np.float64), pts[:, 2]
+    tri = Delaunay(uv).simplices
+    P = np.zeros(nd + 1, np.int32)
+
+    def dense():
+        elas.dense_disparity(dl, dr, -1, uv, d, tri, p, 0, nd - 1, P, 2)
+
+    def cost_volume():
+        a, b = dl.astype(np.int16), dr.astype(np.int16)
+        best = np.full(a.shape[:2], 1 << 30, np.int32)
+        for k in range(nd):
+            np.minimum(best[:, k:], np.abs(a[:, k:] - b[:, : a.shape[1] - k]).sum(-1, dtype=np.int32), out=best[:, k:])
+
+    for name, fn in (("numba dense step (one view)", dense), ("numpy SAD cost volume, 128 disparities", cost_volume)):
+        fn()
+        ts = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+        print(f"{name}: median {np.median(ts):.3f} s, min {min(ts):.3f} s (KITTI 000046, 1242x375)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=1, help="timed runs per cell (median reported)")
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs per cell (median and min reported)")
+    ap.add_argument("--pairs", default="", help="only pairs whose name contains this")
+    ap.add_argument("--numpy-baseline", action="store_true", help="also time ELAS's dense step in numpy vs numba")
     args = ap.parse_args()
     data = shared_data_dir()
     if data is None:
         print("../shared/data is absent: only the Aloe pair (opencv-doc) can be measured")
-    rows = []
-    totals: dict[str, list] = {}
-    print(f"{'pair':28s} {'method':27s} {'bad>3px':>8s} {'EPE px':>7s} {'kept':>6s} {'time s':>7s}")
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)\n")
+    print("| pair | method | bad > 3 px | EPE px | density | time median s | time min s |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    totals: dict[tuple[str, str], list] = {}
+    warmed = set()
     for name in BENCHMARK_PAIRS:
+        if args.pairs not in name:
+            continue
         pair = load_benchmark_pair(name, data)
         if pair is None:
-            print(f"{name:28s} (absent, skipped)")
+            print(f"| {name} | (absent, skipped) | | | | | |")
             continue
         L, R, G, nd = pair
+        group = "KITTI" if name.startswith("kitti") else "Middlebury"
         for vname, kw in VARIANTS.items():
             if kw["method"] == "sgbm_wls" and not has_wls():
                 continue
             cfg = StereoConfig(num_disparities=nd, **kw)
+            if vname not in warmed:
+                compute_disparity(L, R, cfg)
+                warmed.add(vname)
             times = []
             for _ in range(max(1, args.repeat)):
                 t0 = time.perf_counter()
                 res = compute_disparity(L, R, cfg)
                 times.append(time.perf_counter() - t0)
             e = evaluate_disparity(res.disparity, G, 3.0)
-            rows.append((name, vname, e))
-            totals.setdefault(vname, []).append(e)
-            print(f"{name:28s} {vname:27s} {100 * e['bad']:7.1f}% {e['epe']:7.2f} {100 * e['kept']:5.1f}% {np.median(times):7.2f}")
+            e["time"], e["tmin"] = float(np.median(times)), min(times)
+            totals.setdefault((group, vname), []).append(e)
+            print(f"| {name} | {vname} | {100 * e['bad']:.2f} % | {e['epe']:.2f} | {100 * e['kept']:.1f} % "
+                  f"| {e['time']:.3f} | {e['tmin']:.3f} |", flush=True)
     if not has_wls():
-        print("(WLS rows skipped: cv2.ximgproc from opencv-contrib is not importable)")
-    print("\nmean over pairs (unweighted)")
-    for vname, es in totals.items():
-        print(f"{'':28s} {vname:27s} {100 * np.mean([e['bad'] for e in es]):7.1f}% "
-              f"{np.mean([e['epe'] for e in es]):7.2f} {100 * np.mean([e['kept'] for e in es]):5.1f}%")
+        print("\n(WLS rows skipped: cv2.ximgproc is missing: this OpenCV is not the contrib build)")
+    print("\nmeans over the pairs of each group (unweighted)\n")
+    print("| group | method | pairs | bad > 3 px | EPE px | density | time median s |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for (group, vname), es in totals.items():
+        print(f"| {group} | {vname} | {len(es)} | {100 * np.mean([e['bad'] for e in es]):.2f} % "
+              f"| {np.mean([e['epe'] for e in es]):.2f} | {100 * np.mean([e['kept'] for e in es]):.1f} % "
+              f"| {np.mean([e['time'] for e in es]):.3f} |")
+    print(f"\nload average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.numpy_baseline and data is not None:
+        print()
+        numpy_baseline(data)
 
 
 if __name__ == "__main__":

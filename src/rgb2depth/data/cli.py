@@ -32,7 +32,7 @@ def stereo(
     left: Path = typer.Argument(..., help="Left (reference) image, or a folder of them (e.g. KITTI image_2/)."),
     right: Path = typer.Argument(..., help="Right image, or a folder with the same file names (e.g. image_3/)."),
     out: Path = typer.Option(Path("stereo_targets"), "--out", "-o", help="Output folder dataset."),
-    method: str = typer.Option("sgbm", help="sgbm (semi-global matching), bm (block matching), sgbm_wls (needs opencv-contrib)."),
+    method: str = typer.Option("sgbm", help="sgbm (semi-global matching), bm (block matching), sgbm_wls (SGBM + weighted-least-squares filter), elas (Geiger et al.'s ELAS: denser, see docs/results/stereo.md)."),
     calib: Path | None = typer.Option(None, help="Middlebury calib.txt or KITTI calibration file (P2/P3); a folder: one <stem>.txt per pair (KITTI object calib/)."),
     focal: float | None = typer.Option(None, help="Focal length in pixels (overrides --calib)."),
     baseline: float | None = typer.Option(None, help="Baseline in metres (overrides --calib)."),
@@ -40,9 +40,9 @@ def stereo(
     num_disparities: int | None = typer.Option(None, help="Disparity search range, multiple of 16 (default: width/6 rounded up)."),
     block_size: int | None = typer.Option(None, help="Matching window (SGBM 5, BM 15)."),
     lr_check: float = typer.Option(1.0, help="Left-right consistency tolerance in px; negative disables."),
-    texture: float = typer.Option(2.0, help="Minimum mean |d/dx| over the window; 0 disables."),
-    speckle_window: int = typer.Option(100, help="Remove disparity blobs smaller than this (px); 0 disables."),
-    speckle_range: float = typer.Option(2.0, help="Max disparity variation inside a blob (px)."),
+    texture: float = typer.Option(2.0, help="Minimum mean |d/dx| over the window; 0 disables (sgbm, bm, sgbm_wls; elas's prior fills weak texture)."),
+    speckle_window: int | None = typer.Option(None, help="Remove disparity blobs smaller than this (px); 0 disables. Default: 100 (sgbm, bm, sgbm_wls), 200 (elas)."),
+    speckle_range: float | None = typer.Option(None, help="Max disparity variation inside a blob (px). Default: 2 (sgbm, bm, sgbm_wls), 1 (elas)."),
     equalize: bool = typer.Option(True, help="CLAHE contrast equalisation before matching."),
     depth_scale: float = typer.Option(256.0, help="Depth PNG scale: metres = value / scale (256: up to 256 m, 1/256 m steps)."),
     max_depth: float | None = typer.Option(None, help="Reject depths beyond this (m)."),
@@ -61,7 +61,8 @@ def stereo(
     from .stereo import compute_disparity
 
     if method == "sgbm_wls" and not has_wls():
-        typer.echo("error: method sgbm_wls needs opencv-contrib (cv2.ximgproc), which is not installed", err=True)
+        typer.echo("error: method sgbm_wls needs cv2.ximgproc: this OpenCV is not the contrib build "
+                   "(pip uninstall opencv-python-headless; pip install opencv-contrib-python-headless)", err=True)
         raise typer.Exit(2)
     try:
         cfg = StereoConfig(method=method, num_disparities=num_disparities, block_size=block_size,

@@ -1,12 +1,16 @@
 """Stereo-derived depth targets (paper 002, Sec. 4.1: KITTI targets made from the stereo pairs
-with semi-global matching / block matching).
+with semi-global matching / block matching, and in the end with ELAS).
 
 Pipeline on a rectified pair (left = reference):
 
 1. disparity with OpenCV's ``StereoSGBM`` (Hirschmueller's semi-global matching) or
    ``StereoBM`` (block matching); ``sgbm_wls`` adds the weighted-least-squares filter of
-   ``cv2.ximgproc`` when opencv-contrib is importable (it is not part of the default install:
-   opencv-contrib-python and opencv-python provide the same ``cv2`` package and conflict);
+   ``cv2.ximgproc`` (opencv-contrib, the OpenCV build this package depends on); ``elas`` is
+   Geiger et al.'s ELAS (data/elas.py: support points, Delaunay prior, dense matching under
+   it, its own left-right check, small-segment removal, gap interpolation and smoothing; it
+   takes ``lr_max_diff``, ``speckle_window``, ``speckle_range`` and ``equalize`` from the
+   config, the rest from ``StereoConfig.elas``; the texture mask does not apply to it: its prior
+   is what fills weakly textured areas).
    Both images are first contrast-equalised (CLAHE on lightness; ``equalize=False`` skips it:
    measured on the pairs below it lowers the bad-pixel rate and keeps more pixels everywhere).
 2. unreliable pixels removed: the matcher's own rejections (uniqueness), a left-right
@@ -33,6 +37,7 @@ import numpy as np
 
 from .depth_io import DataError, read_rgb
 from .disparity import depth_to_disparity, disparity_to_depth
+from .elas import ElasParams, elas_disparity
 from .middlebury import read_middlebury_calib
 
 __all__ = [
@@ -41,7 +46,7 @@ __all__ = [
     "load_benchmark_pair", "BENCHMARK_PAIRS", "has_wls", "equalize",
 ]
 
-METHODS = ("sgbm", "bm", "sgbm_wls")
+METHODS = ("sgbm", "bm", "sgbm_wls", "elas")
 
 
 def has_wls() -> bool:
@@ -60,16 +65,24 @@ class StereoConfig:
     equalize: bool = True  # CLAHE on the lightness of both images first (helps dark scenes)
     lr_max_diff: float | None = 1.0  # None disables the left-right check
     texture: float | None = 2.0  # mean |Sobel x| over the window; None disables
-    speckle_window: int = 100  # 0 disables
-    speckle_range: float = 2.0  # px
+    speckle_window: int | None = None  # 0 disables; None: 100 (sgbm, bm), 200 (elas, libelas's)
+    speckle_range: float | None = None  # px; None: 2 (sgbm, bm), 1 (elas, libelas's)
     wls_lambda: float = 8000.0
     wls_sigma: float = 1.5
+    elas: ElasParams = field(default_factory=ElasParams)  # method "elas" only
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"stereo method must be one of {METHODS}, got {self.method!r}")
         if self.num_disparities is not None and (self.num_disparities <= 0 or self.num_disparities % 16):
             raise ValueError(f"num_disparities must be a positive multiple of 16, got {self.num_disparities}")
+        elas = self.method == "elas"
+        if self.speckle_window is None:
+            self.speckle_window = 200 if elas else 100
+        if self.speckle_range is None:
+            self.speckle_range = 1.0 if elas else 2.0
+        if elas and self.min_disparity < 0:
+            raise ValueError(f"method elas searches disparities >= 0, got min_disparity {self.min_disparity}")
 
 
 @dataclass
@@ -129,6 +142,10 @@ def compute_disparity(left: np.ndarray, right: np.ndarray, cfg: StereoConfig | N
     ndisp = cfg.num_disparities or int(np.ceil(w / 6 / 16) * 16)
     if cfg.equalize:
         left, right = equalize(left), equalize(right)
+    if cfg.method == "elas":
+        disp, raw, masks = elas_disparity(_gray(left), _gray(right), ndisp, cfg.min_disparity, cfg.elas,
+                                          cfg.lr_max_diff, cfg.speckle_window, cfg.speckle_range)
+        return StereoResult(disp, raw, masks)
     use_color = cfg.method != "bm" and left.ndim == 3
     L = left if use_color else _gray(left)
     R = right if use_color else _gray(right)
@@ -143,7 +160,8 @@ def compute_disparity(left: np.ndarray, right: np.ndarray, cfg: StereoConfig | N
         dR16 = m.compute(np.ascontiguousarray(R[:, ::-1]), np.ascontiguousarray(L[:, ::-1]))[:, ::-1]
     if cfg.method == "sgbm_wls":
         if not has_wls():
-            raise RuntimeError("method 'sgbm_wls' needs cv2.ximgproc (opencv-contrib), which is not installed")
+            raise RuntimeError("method 'sgbm_wls' needs cv2.ximgproc: this OpenCV is not the contrib build "
+                               "(opencv-contrib-python-headless)")
         wls = cv2.ximgproc.createDisparityWLSFilter(m)
         wls.setLambda(cfg.wls_lambda)
         wls.setSigmaColor(cfg.wls_sigma)
@@ -292,6 +310,12 @@ BENCHMARK_PAIRS = {
     "middlebury2003/cones": 64,
     "middlebury2003/teddy": 64,
     "middlebury2014Q/Motorcycle": 80,
+    "middlebury2006/Aloe": 80,
+    # Middlebury v3 training scenes at quarter size, one of each (not the E/L/P variants;
+    # its Motorcycle and Teddy are the pairs above)
+    **{f"middeval3Q/{k}": v for k, v in {
+        "Adirondack": 80, "ArtL": 64, "Jadeplant": 160, "Piano": 80, "Pipes": 80, "Playroom": 96,
+        "Playtable": 80, "Recycle": 80, "Shelves": 64, "Vintage": 192}.items()},
     "aloe (opencv-doc)": 224,
 }
 ALOE_DIR = Path("/usr/share/doc/opencv-doc/examples/data")
@@ -315,12 +339,19 @@ def load_benchmark_pair(name: str, data_dir: str | Path | None) -> tuple[np.ndar
         root = d / "middlebury" / "2003" / name.split("/")[1]
         files = [root / "im2.png", root / "im6.png", root / "disp2.png"]
         scale = 4.0
-    elif name.startswith("middlebury2014Q/"):
+    elif name.startswith(("middlebury2014Q/", "middeval3Q/")):
         if d is None:
             return None
-        root = d / "middlebury" / "2014" / "trainingQ" / name.split("/")[1]
+        sub = ("2014", "trainingQ") if name.startswith("middlebury2014Q/") else ("MiddEval3", "trainingQ")
+        root = d / "middlebury" / sub[0] / sub[1] / name.split("/")[1]
         files = [root / "im0.png", root / "im1.png", root / "disp0GT.pfm"]
         scale = 1.0
+    elif name.startswith("middlebury2006/"):
+        if d is None:
+            return None
+        root = d / "middlebury" / "2006" / name.split("/")[1]
+        files = [root / "view1.png", root / "view5.png", root / "disp1.png"]
+        scale = 3.0  # third size: pixels = value / 3
     elif name.startswith("aloe"):
         files = [ALOE_DIR / "aloeL.jpg", ALOE_DIR / "aloeR.jpg", ALOE_DIR / "aloeGT.png"]
         scale = 1.0
