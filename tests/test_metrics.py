@@ -340,6 +340,38 @@ def test_alignment_recovers_scale_and_shift():
         fit_alignment(np.ones((3, 3)), g[:3, :3], np.ones((3, 3), bool), "scale_shift")
 
 
+def test_inverse_space_alignment_recovers_depth_and_floors_far_pixels():
+    """Inverse depth / disparity of unknown scale and offset: fitted to 1/gt, then inverted."""
+    from rgb2depth.metrics import align
+
+    rng = np.random.default_rng(11)
+    g = rng.uniform(0.5, 9.0, (30, 40))
+    valid = rng.random(g.shape) > 0.3
+    inv = np.where(valid, 3.0 / g + 0.25, 1e3)  # invalid pixels must not influence the fit
+    depth, (s, t) = align(inv, g, valid, "scale_shift", space="inverse", max_depth=10.0)
+    # the fit inverts inv = 3/g + 0.25: 1/g = inv/3 - 1/12
+    assert s == pytest.approx(1 / 3, rel=1e-9) and t == pytest.approx(-1 / 12, rel=1e-9)
+    assert np.allclose(depth[valid], g[valid], rtol=1e-9)
+    # a pixel whose aligned inverse depth is <= 0 becomes the protocol's cap (10 m), not inf
+    assert depth[~valid].max() <= 10.0 and np.isfinite(depth).all()
+    low = np.where(valid, 3.0 / g + 0.25, 0.1)  # 0.1/3 - 1/12 < 0
+    assert np.all(align(low, g, valid, "scale_shift", "inverse", 10.0)[0][~valid] == 10.0)
+    # without a finite cap the floor is the largest valid ground-truth depth
+    assert align(low, g, valid, "scale_shift", "inverse")[0][~valid].max() == pytest.approx(g[valid].max())
+    # scale only (disparity of unknown baseline): disparity = 40 / depth
+    d2, (s2, t2) = align(40.0 / g, g, valid, "scale", "inverse")
+    assert s2 == pytest.approx(1 / 40, rel=1e-12) and t2 == 0.0 and np.allclose(d2[valid], g[valid])
+    # through the accumulator: perfect scores, the space recorded; refusal without a method
+    res = compute_metrics(3.0 / g + 0.25, np.where(valid, g, np.nan), align="scale_shift", align_space="inverse")
+    assert res["abs_rel"] < 1e-9 and res["delta1"] == 1.0 and res["align_space"] == "inverse"
+    # aligning in depth space instead does not recover it (1/x is not affine)
+    assert compute_metrics(3.0 / g + 0.25, np.where(valid, g, np.nan), align="scale_shift")["abs_rel"] > 0.05
+    with pytest.raises(ValueError, match="an alignment"):
+        MetricAccumulator(align_space="inverse")
+    with pytest.raises(ValueError, match="an alignment"):
+        align(inv, g, valid, None, space="inverse")
+
+
 # ----------------------------------------------------------------------------- protocols
 
 

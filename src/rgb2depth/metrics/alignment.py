@@ -12,13 +12,26 @@ pixels only (the mask the protocol produces), in float64:
 ``scale_shift``
     least-squares scale and shift ``(s, t) = argmin sum (s p + t - g)^2`` (closed-form normal
     equations; MiDaS-style affine alignment, here in depth space).
+
+Alignment space (``space``): ``"depth"`` fits the prediction to the ground-truth depth as above.
+``"inverse"`` is for predictions of inverse depth or disparity (MiDaS-style relative outputs,
+stereo disparity without its baseline): they are proportional to ``1 / depth`` up to an unknown
+scale and, for affine-invariant models, an offset, so the fit maps the prediction onto
+``1 / gt`` on the valid pixels (the evaluation of Ranftl et al., MiDaS, TPAMI 2022: scale and
+shift in disparity space), then inverts it. The aligned inverse
+depth is floored at ``1 / max_depth`` (the protocol's cap; without one, the largest valid
+ground-truth depth), so a pixel the fit sends to zero or below becomes the farthest depth
+instead of an infinite or negative one.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 ALIGN_METHODS = ("median", "scale", "scale_shift")
+ALIGN_SPACES = ("depth", "inverse")
 _ALIASES = {
     "median": "median",
     "scale": "scale",
@@ -76,9 +89,29 @@ def fit_alignment(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, method: s
     return s, float(gm - s * pm)
 
 
-def align(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, method: str | None) -> tuple[np.ndarray, tuple[float, float]]:
-    """Return ``(scale * pred + shift, (scale, shift))`` fitted on ``valid`` pixels."""
+def align(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, method: str | None, space: str = "depth",
+          max_depth: float = math.inf) -> tuple[np.ndarray, tuple[float, float]]:
+    """Return the aligned prediction in metres and ``(scale, shift)`` fitted on ``valid`` pixels.
+
+    ``space="depth"``: ``scale * pred + shift``. ``space="inverse"``: ``pred`` is inverse depth
+    or disparity; ``1 / max(scale * pred + shift, 1 / cap)`` with the fit taken against
+    ``1 / gt`` and ``cap`` = ``max_depth`` when finite, else the largest valid ground truth
+    (see the module docstring). ``method=None`` with ``space="inverse"`` is refused: inverse
+    depth of unknown scale has no depth without a fit.
+    """
+    if space not in ALIGN_SPACES:
+        raise ValueError(f"unknown alignment space {space!r} (known: {', '.join(ALIGN_SPACES)})")
+    if space == "depth":
+        if canonical_method(method) is None:
+            return pred, (1.0, 0.0)
+        s, t = fit_alignment(pred, gt, valid, method)
+        return np.asarray(pred, dtype=np.float64) * s + t, (s, t)
     if canonical_method(method) is None:
-        return pred, (1.0, 0.0)
-    s, t = fit_alignment(pred, gt, valid, method)
-    return np.asarray(pred, dtype=np.float64) * s + t, (s, t)
+        raise ValueError("inverse depth / disparity needs an alignment (median, scale or scale_shift) to become depth")
+    g = np.asarray(gt, dtype=np.float64)
+    ok = np.asarray(valid, dtype=bool) & np.isfinite(g) & (g > 0)
+    inv_gt = np.divide(1.0, g, out=np.zeros_like(g), where=ok)
+    s, t = fit_alignment(pred, inv_gt, ok, method)
+    cap = float(max_depth) if math.isfinite(max_depth) else float(g[ok].max()) if ok.any() else math.inf
+    inv = np.maximum(np.asarray(pred, dtype=np.float64) * s + t, 1.0 / cap)
+    return 1.0 / inv, (s, t)

@@ -63,7 +63,7 @@ Aggregation over a dataset (:class:`MetricAccumulator`):
     over all valid pixels of all images (each image's SSIM map is still computed within the
     image; pooling only changes the weighting: images with more valid pixels weigh more).
 
-Every result dict records ``aggregation``, ``protocol``, ``align``, ``variant``, ``count``
+Every result dict records ``aggregation``, ``protocol``, ``align``, ``align_space``, ``variant``, ``count``
 (images scored), ``skipped`` (images without a valid pixel) and ``pixels`` (valid pixels scored).
 """
 
@@ -76,7 +76,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .alignment import canonical_method, fit_alignment
+from .alignment import ALIGN_SPACES, align, canonical_method
 from .protocols import Protocol, get_protocol
 
 METRIC_KEYS = (
@@ -286,10 +286,15 @@ class MetricAccumulator:
     """Accumulates metrics over a dataset, image by image.
 
     ``MetricAccumulator(protocol="nyu", aggregation="per_image" | "pooled", align=None |
-    "median" | "scale" | "scale_shift", variant="standard", **options)``; feed it with
+    "median" | "scale" | "scale_shift", variant="standard", align_space="depth" | "inverse",
+    **options)``; feed it with
     ``update(pred, gt, valid=None, id=None)`` (HxW, NxHxW or Nx1xHxW numpy arrays or torch
     tensors, metres; ``id`` a name or a list of names for a batch) and read ``compute()``.
     Per-image values are kept in :attr:`per_image` whatever the aggregation.
+
+    ``align_space="inverse"``: the predictions are inverse depth or disparity (any scale and
+    offset); each is aligned to ``1 / gt`` and inverted before scoring
+    (:func:`~.alignment.align`), which needs an ``align`` method.
     """
 
     def __init__(
@@ -298,13 +303,19 @@ class MetricAccumulator:
         aggregation: Literal["per_image", "pooled"] = "per_image",
         align: str | None = None,
         variant: str = "standard",
+        align_space: Literal["depth", "inverse"] = "depth",
         **options: Any,
     ) -> None:
         if aggregation not in ("per_image", "pooled"):
             raise ValueError(f"aggregation must be 'per_image' or 'pooled', got {aggregation!r}")
+        if align_space not in ALIGN_SPACES:
+            raise ValueError(f"align_space must be one of {', '.join(ALIGN_SPACES)}, got {align_space!r}")
         self.protocol = get_protocol(protocol)
         self.aggregation = aggregation
         self.align = canonical_method(align)
+        if align_space == "inverse" and self.align is None:
+            raise ValueError("inverse depth / disparity predictions need an alignment (median, scale or scale_shift)")
+        self.align_space = align_space
         self.variant = variant
         self.options = make_options(variant, **options)
         self.reset()
@@ -351,9 +362,7 @@ class MetricAccumulator:
         h, w = g.shape
         proto = self.protocol
         box = proto.crop_box(h, w)
-        mask = proto.range_mask(g) & proto.crop_mask(h, w)
-        if v is not None:
-            mask &= v
+        mask = self.valid_mask(g, v)
         if not mask.any():
             warnings.warn(
                 f"image {label}: no valid ground-truth pixel under protocol {proto.name!r} "
@@ -366,15 +375,10 @@ class MetricAccumulator:
         bad = int(np.count_nonzero(np.isnan(p[mask])))
         if bad:
             raise ValueError(f"image {label}: prediction is NaN at {bad} valid pixel(s)")
-        scale, shift = 1.0, 0.0
-        if self.align is not None:
-            try:
-                scale, shift = fit_alignment(p, g, mask, self.align)
-            except ValueError as e:
-                raise ValueError(f"image {label}: {e}") from None
-            p = p * scale + shift
-        with np.errstate(invalid="ignore"):
-            p = np.clip(p, proto.clamp_min, proto.clamp_max)
+        try:
+            p, (scale, shift) = self.scored_prediction(p, g, mask)
+        except ValueError as e:
+            raise ValueError(f"image {label}: {e}") from None
         # Outside the valid pixels the prediction only feeds the SSIM windows: keep it finite.
         fill = float(np.median(g[mask]))
         p = np.where(np.isfinite(p), p, fill)
@@ -387,6 +391,28 @@ class MetricAccumulator:
             rec.update(scale=scale, shift=shift)
         rec.update(finalize(stats, self.options))
         self.per_image.append(rec)
+
+    def valid_mask(self, gt: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+        """The pixels an HxW ground truth is scored on: inside the protocol's depth range and
+        crop, and True in ``valid`` when given."""
+        h, w = gt.shape
+        mask = self.protocol.range_mask(gt) & self.protocol.crop_mask(h, w)
+        return mask & np.asarray(valid, dtype=bool) if valid is not None else mask
+
+    def scored_prediction(self, pred: np.ndarray, gt: np.ndarray, mask: np.ndarray
+                          ) -> tuple[np.ndarray, tuple[float, float]]:
+        """``(prediction as the metrics see it, (scale, shift))``: aligned on ``mask`` (see
+        :meth:`valid_mask`) when this accumulator aligns, in its ``align_space``, then clamped
+        to the protocol's range. Reports show predictions this way. A fit that is undefined
+        raises ValueError."""
+        p = np.asarray(pred, dtype=np.float64)
+        scale, shift = 1.0, 0.0
+        if self.align is not None:
+            p, (scale, shift) = align(p, np.asarray(gt, dtype=np.float64), mask, self.align, self.align_space,
+                                      self.protocol.clamp_max)
+        with np.errstate(invalid="ignore"):
+            p = np.clip(p, self.protocol.clamp_min, self.protocol.clamp_max)
+        return p, (scale, shift)
 
     # -- results
 
@@ -412,6 +438,7 @@ class MetricAccumulator:
             aggregation=self.aggregation,
             protocol=self.protocol.name,
             align=self.align or "none",
+            align_space=self.align_space,
             variant=self.variant,
             count=self.count,
             skipped=len(self.skipped),
@@ -430,17 +457,19 @@ def compute_metrics(
     align: str | None = None,
     ids: Any = None,
     variant: str = "standard",
+    align_space: Literal["depth", "inverse"] = "depth",
     **options: Any,
 ) -> dict[str, Any]:
     """Metrics of ``pred`` against ``gt`` (HxW, NxHxW or Nx1xHxW; numpy or torch; metres).
 
     ``valid``: optional user mask (same shape), combined with the protocol's range and crop.
     ``protocol``: a name from :func:`~.protocols.protocol_names`, a Protocol, or None (``none``).
+    ``align_space="inverse"``: ``pred`` is inverse depth or disparity, aligned to ``1 / gt``.
     ``options``: :class:`MetricOptions` fields (``silog_lambda``, ``silog_form``,
     ``rel_denominator``, ``ssim_window``, ``ssim_data_range``). Returns the keys of
     :data:`METRIC_KEYS` as floats plus ``aggregation``, ``protocol``, ``align``, ``variant``,
     ``count``, ``skipped``, ``pixels``.
     """
-    acc = MetricAccumulator(protocol, aggregation, align, variant, **options)
+    acc = MetricAccumulator(protocol, aggregation, align, variant, align_space, **options)
     acc.update(pred, gt, valid, id=ids)
     return acc.compute()
