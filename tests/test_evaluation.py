@@ -170,23 +170,23 @@ def test_evaluate_default_name_loads_the_shipped_weights():
 
 
 def test_evaluation_resizes_inputs_like_training_and_predict():
-    """The evaluator's input resize equals OpenCV INTER_AREA (training cache, predict) when
-    shrinking by an integer factor, and INTER_LINEAR when enlarging."""
+    """The evaluator's input resize gives exactly predict's network input (8-bit OpenCV
+    INTER_AREA when shrinking, also by a non-integer factor such as 480x640 -> 192x256, the
+    default model's; INTER_LINEAR when enlarging), as the training cache makes it."""
     import cv2
 
     from rgb2depth.evaluation.evaluate import resize_images
-    from rgb2depth.inference.api import resize_rgb
 
     rgb = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float()
-    got = resize_images(x, (96, 128))[0].permute(1, 2, 0).numpy()
-    want = cv2.resize(rgb.astype(np.float32), (128, 96), interpolation=cv2.INTER_AREA)
-    assert np.abs(got - want).max() < 1e-3
-    assert np.abs(got - resize_rgb(rgb, 96, 128).astype(np.float32)).max() <= 0.5 + 1e-3  # uint8 rounding
+    x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0
+    for h, w in ((96, 128), (192, 256), (240, 320)):
+        got = resize_images(x, (h, w))[0].permute(1, 2, 0).numpy()
+        want = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        assert np.array_equal(got, want), (h, w)
     small = rgb[:48, :64]
-    up = resize_images(torch.from_numpy(small).permute(2, 0, 1)[None].float(), (96, 128))[0].permute(1, 2, 0).numpy()
-    want_up = cv2.resize(small.astype(np.float32), (128, 96), interpolation=cv2.INTER_LINEAR)
-    assert np.abs(up - want_up).max() < 1e-3
+    up = resize_images(torch.from_numpy(small).permute(2, 0, 1)[None].float() / 255.0, (96, 128))
+    want_up = cv2.resize(small, (128, 96), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
+    assert np.array_equal(up[0].permute(1, 2, 0).numpy(), want_up)
 
 
 class CropEcho(nn.Module):
