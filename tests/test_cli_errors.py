@@ -75,9 +75,10 @@ def test_evaluate_missing_prediction_file_others_scored(tmp_path, folder):
     r = run("evaluate", "--predictions", pred, "--dataset", "folder", "--data", f"root={folder}",
             "--protocol", "none", "--out", out)
     assert r.exit_code == 1
-    assert one_error(r) == f"error: {pred}/s1.npy: no prediction for sample 's1'"
+    assert one_error(r) == f"error: {pred}/s1: no prediction file for sample 's1'"
     rec = json.loads(out.read_text())
     assert rec["count"] == 2
+    assert rec["partial"] is True and rec["missing"] == ["s1"] and rec["bad"] == [] and rec["expected"] == 3
     assert rec["metrics"]["abs_rel"] == pytest.approx((0.1 + 0.25) / 2, rel=1e-5)
 
 

@@ -48,7 +48,8 @@ def test_predictions_folder_matches_hand_computed(tmp_path):
     np.save(tmp_path / "p" / "img1.npy", np.full((4, 6), 3.0, np.float32))  # other size: resized
     res = evaluate_predictions(tmp_path / "p", src, protocol="none", keep_images=1)
     assert res["result"]["count"] == 2
-    assert res["errors"] == [f"{tmp_path / 'p'}/img2.npy: no prediction for sample 'img2'"]
+    assert res["errors"] == [f"{tmp_path / 'p'}/img2: no prediction file for sample 'img2'"]
+    assert res["missing"] == ["img2"] and res["bad"] == [] and res["expected"] == 3
     pi = {r["id"]: r for r in res["per_image"]}
     assert pi["img0"]["abs_rel"] == pytest.approx(0.1, rel=1e-5)
     assert pi["img1"]["abs_rel"] == pytest.approx(0.25, rel=1e-6)

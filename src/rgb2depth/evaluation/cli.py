@@ -1,11 +1,13 @@
 """``rgb2depth evaluate`` and ``rgb2depth report``.
 
-Evaluate a model file / checkpoint / registered model, or a folder of saved ``.npy``
-predictions, on a dataset with a named protocol::
+Evaluate a model file / checkpoint / registered model, or a folder of saved predictions
+(``.npy``, or the 16-bit PNGs of ``predict --save png16``; depth, inverse depth or disparity),
+on a dataset with a named protocol::
 
     rgb2depth evaluate runs/x/model.pt --dataset nyu_mini --protocol nyu --out eval/x_nyu.json
     rgb2depth evaluate runs/x/model.pt --dataset tum_val --protocol none --max-depth 10
     rgb2depth evaluate --predictions preds/ --dataset nyu_csv --data csv=/path/test.csv
+    rgb2depth evaluate --predictions midas_out/ --prediction-kind inverse_depth --dataset nyu_mini
     rgb2depth report eval/*.json --log runs/x/metrics.jsonl --out report/
 
 ``--dataset`` takes a loader name of :mod:`rgb2depth.data` (arguments with ``--data k=v``) or
@@ -41,7 +43,8 @@ def _print_table(title: str, metrics: dict, extra: dict) -> None:
 
 def evaluate(
     model: str = typer.Argument(None, help="Model file / training checkpoint, or a registered model name."),
-    predictions: Path = typer.Option(None, "--predictions", "-p", help="Folder of <id>.npy depth maps (metres) to score instead of a model."),
+    predictions: Path = typer.Option(None, "--predictions", "-p", help="Folder of saved predictions to score instead of a model: <id>.npy maps, or the 16-bit PNGs of predict --save png16 (<id>_depth.png, millimetres)."),
+    prediction_kind: str = typer.Option("depth", "--prediction-kind", help="What --predictions hold: depth (metres) | inverse_depth | disparity (any scale: aligned to 1/depth in inverse space, by --align, default scale_shift, then inverted)."),
     dataset: str = typer.Option("nyu_mini", "--dataset", "-d", help="Loader name or shortcut (nyu_mini, tum_val, tum_rpy)."),
     data: list[str] = typer.Option(None, "--data", help="Loader argument key=value (repeatable), e.g. root=/path."),
     protocol: str = typer.Option("nyu", "--protocol", help="nyu | kitti-eigen | kitti-garg | make3d | none (and -50 variants)."),
@@ -66,6 +69,7 @@ def evaluate(
     import torch
 
     from rgb2depth.evaluation.evaluate import (
+        PREDICTION_KINDS,
         build_eval_dataset,
         evaluate_dataset,
         evaluate_predictions,
@@ -93,6 +97,15 @@ def evaluate(
     if predictions is not None and preprocess != "resize":
         typer.echo("error: --preprocess applies to a model's input, not to saved --predictions", err=True)
         raise typer.Exit(2)
+    if prediction_kind not in PREDICTION_KINDS:
+        typer.echo(f"error: --prediction-kind must be one of {', '.join(PREDICTION_KINDS)}", err=True)
+        raise typer.Exit(2)
+    if prediction_kind != "depth":
+        if predictions is None:
+            typer.echo("error: --prediction-kind applies to saved --predictions (a model predicts metres)", err=True)
+            raise typer.Exit(2)
+        if align == "none":  # inverse depth of unknown scale is no depth without a fit
+            align = "scale_shift"
     al = None if align == "none" else ("scale" if align == "lstsq" else align)
     size = None
     if input_size:
@@ -123,11 +136,15 @@ def evaluate(
             from rgb2depth.training.data import build_source
 
             res = evaluate_predictions(predictions, build_source(spec), protocol, min_depth, max_depth, al,
-                                       aggregation, limit=limit, keep_images=vis)
+                                       aggregation, limit=limit, keep_images=vis, kind=prediction_kind)
             for e in res["errors"]:
                 typer.echo(f"error: {e}", err=True)
             rc = 1 if res["errors"] else 0
-            record.update(source="predictions", predictions=str(predictions), name=name or predictions.name)
+            record.update(source="predictions", predictions=str(predictions), name=name or predictions.name,
+                          prediction_kind=prediction_kind, align=align,
+                          align_space="depth" if prediction_kind == "depth" else "inverse",
+                          formats=res["formats"], expected=res["expected"], partial=bool(res["errors"]),
+                          missing=res["missing"], bad=res["bad"])
         else:
             net, info = load_any_model(model)
             size = size or tuple(net.meta.input_size)
@@ -153,7 +170,8 @@ def evaluate(
         record["per_image"] = res["per_image"]
     _print_table(f"{record.get('name')} on {dataset} (protocol {protocol})", res["metrics"],
                  {"images": record["count"], "skipped": record["skipped"], "aggregation": aggregation,
-                  "align": align, "flip": flip, **({"preprocess": preprocess} if model is not None else {})})
+                  "align": align, "flip": flip, **({"preprocess": preprocess} if model is not None else {}),
+                  **({"missing": len(res["missing"]), "bad": len(res["bad"])} if predictions is not None else {})})
     if out is not None:
         try:
             if res.get("images"):

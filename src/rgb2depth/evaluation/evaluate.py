@@ -12,9 +12,12 @@ frame to the input size; ``"paper003"`` follows paper 003 Sec. 4.2 (after Eigen 
 frame is halved (640x480 -> 320x240) and centre-cropped to the input size (304x228), and the
 prediction, upsampled bilinearly to the crop's area of the full frame, is scored there only.
 
-Saved predictions (a folder of ``<id>.npy`` HxW float depth maps in metres, NaN or <= 0 =
-no prediction) are matched to ground-truth samples by id, then by file stem, and scored the
-same way, so results from other tools use the same protocol.
+Saved predictions (a folder of ``<id>.npy`` HxW float maps, NaN = no prediction, or the 16-bit
+millimetre PNGs of ``rgb2depth predict --save png16``, 0 = no prediction) are matched to
+ground-truth samples by id, then by file stem, and scored the same way, so results from other
+tools use the same protocol. They may hold depth in metres, or inverse depth / disparity of
+unknown scale, which is aligned in inverse-depth space and inverted before scoring. Samples
+without a file and unreadable files are counted and listed, never silently dropped.
 """
 
 from __future__ import annotations
@@ -231,7 +234,8 @@ def evaluate_dataset(
                     rgb = (group[k]["image"].permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8)
                     if rgb.shape[2] == 1:
                         rgb = np.repeat(rgb, 3, axis=2)
-                    images.append({"id": ids[k], "rgb": rgb, "gt": gt[k, 0].numpy(), "pred": pred[k, 0].numpy()})
+                    images.append({"id": ids[k], "rgb": rgb, "gt": gt[k, 0].numpy(),
+                                   "pred": vis_prediction(acc, pred[k, 0].numpy(), gt[k, 0].numpy(), valid[k, 0].numpy())})
             if bar is not None:
                 bar.update(len(group))
     finally:
@@ -285,12 +289,72 @@ def load_any_model(name_or_path: str, device: str = "cpu") -> tuple[torch.nn.Mod
                             f"(known: {', '.join(models.names())})")
 
 
-def find_prediction(folder: Path, sample_id: str, index: int, files: dict[str, Path]) -> Path | None:
-    """The ``.npy`` for a sample: by id, by the id's last path component/stem, by index."""
+#: What a predictions folder may hold: depth in metres, or inverse depth / disparity of any scale.
+PREDICTION_KINDS = ("depth", "inverse_depth", "disparity")
+
+
+def prediction_files(folder: Path) -> dict[str, Path]:
+    """The prediction files of a folder, keyed by the sample name they are for.
+
+    ``<name>.npy`` (float HxW) and the 16-bit PNGs ``rgb2depth predict --save png16`` writes
+    (``<name>_depth.png``; any other ``<name>.png`` except the colour maps ``*_color.png``). When
+    a name has both, the ``.npy`` (full precision) is used.
+    """
+    files: dict[str, Path] = {}
+    for p in sorted(folder.rglob("*.png")):
+        if p.stem.endswith("_color"):
+            continue
+        files[p.stem.removesuffix("_depth")] = p
+    for p in sorted(folder.rglob("*.npy")):
+        files[p.stem] = p
+    return files
+
+
+def read_prediction(path: Path, kind: str = "depth") -> np.ndarray:
+    """One saved prediction as HxW float32, NaN where it has no value.
+
+    ``.npy``: the stored values (non-finite = none; for ``kind="depth"`` also <= 0).
+    ``.png``: a 16-bit single-channel PNG, 0 = none; depth in millimetres (``predict --save
+    png16``), so metres = value / 1000; inverse depth or disparity as stored (its unknown scale
+    is fitted by the alignment anyway). Raises ValueError (one line naming the file).
+    """
+    import cv2
+
+    if path.suffix.lower() == ".png":
+        raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if raw is None:
+            raise ValueError(f"{path}: unreadable PNG")
+        if raw.dtype != np.uint16 or raw.ndim != 2:
+            raise ValueError(f"{path}: expected a 16-bit single-channel PNG (as predict --save png16 writes), "
+                             f"got {raw.dtype} with shape {raw.shape}")
+        pred = raw.astype(np.float32) / (1000.0 if kind == "depth" else 1.0)
+        return np.where(raw > 0, pred, np.nan).astype(np.float32)
+    try:
+        pred = np.load(path, allow_pickle=False)
+    except Exception as e:  # noqa: BLE001 - reported with the file named
+        raise ValueError(f"{path}: unreadable ({e.__class__.__name__}: {e})") from None
+    pred = np.squeeze(np.asarray(pred, dtype=np.float32))
+    if pred.ndim != 2:
+        raise ValueError(f"{path}: expected an HxW map, got shape {pred.shape}")
+    ok = np.isfinite(pred) & (pred > 0) if kind == "depth" else np.isfinite(pred)
+    return np.where(ok, pred, np.nan).astype(np.float32)
+
+
+def find_prediction(sample_id: str, index: int, files: dict[str, Path]) -> Path | None:
+    """The file for a sample: by id, by the id's last path component/stem, by index (``000012``
+    or ``12``), else the one file named ``<id>_...`` (predict names outputs after the input
+    image, e.g. ``0000_rgb_raw`` for the sample ``0000``). Several such files: ValueError."""
     cands = [sample_id, Path(sample_id).name, Path(sample_id).stem, sample_id.replace("/", "_"), f"{index:06d}", str(index)]
     for c in cands:
         if c in files:
             return files[c]
+    for c in dict.fromkeys(cands[:4]):
+        hits = [k for k in files if k.startswith(c + "_")]
+        if len(hits) > 1:
+            raise ValueError(f"sample {sample_id!r}: several prediction files could be its own "
+                             f"({', '.join(files[k].name for k in hits[:3])})")
+        if hits:
+            return files[hits[0]]
     return None
 
 
@@ -304,56 +368,82 @@ def evaluate_predictions(
     aggregation: str = "per_image",
     limit: int | None = None,
     keep_images: int = 0,
+    kind: str = "depth",
 ) -> dict[str, Any]:
-    """Score saved ``.npy`` predictions (metres) against a loader's ground truth.
+    """Score saved predictions against a loader's ground truth.
+
+    The folder holds ``.npy`` maps or 16-bit PNGs (:func:`prediction_files`,
+    :func:`read_prediction`). ``kind``: ``"depth"`` (metres), or ``"inverse_depth"`` /
+    ``"disparity"`` (any scale and offset): these are aligned to the inverse ground truth and
+    inverted (:func:`rgb2depth.metrics.alignment.align`, ``space="inverse"``), so they need an
+    ``align`` method (``scale_shift`` for affine-invariant outputs such as MiDaS', ``scale`` for
+    disparity with an unknown baseline).
 
     A prediction of another size than the ground truth is resized bilinearly (so results made
-    at a network's input size score at ground-truth resolution). Missing or unreadable files
-    are reported in ``errors`` (one line each, naming the file) and skipped.
+    at a network's input size score at ground-truth resolution). A sample without a file is
+    listed in ``missing`` (its id), an unreadable or malformed file in ``bad`` (one line naming
+    the file); both are skipped and also listed in ``errors``; ``formats`` counts the files
+    scored by type.
     """
     import cv2
 
     from rgb2depth.metrics import MetricAccumulator
 
+    if kind not in PREDICTION_KINDS:
+        raise ValueError(f"unknown prediction kind {kind!r} (choose from {', '.join(PREDICTION_KINDS)})")
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: predictions folder not found")
-    files = {p.stem: p for p in sorted(folder.rglob("*.npy"))}
+    files = prediction_files(folder)
     if not files:
-        raise FileNotFoundError(f"{folder}: no .npy prediction files")
-    acc = MetricAccumulator(protocol_object(protocol, min_depth, max_depth), aggregation=aggregation, align=align)
-    errors: list[str] = []
+        raise FileNotFoundError(f"{folder}: no prediction files (.npy, or 16-bit .png as predict --save png16 writes)")
+    acc = MetricAccumulator(protocol_object(protocol, min_depth, max_depth), aggregation=aggregation, align=align,
+                            align_space="depth" if kind == "depth" else "inverse")
+    missing: list[str] = []
+    bad: list[str] = []
+    formats = {"npy": 0, "png16": 0}
     images: list[dict] = []
     t0 = time.perf_counter()
     n = len(source) if limit is None else min(len(source), int(limit))
     for i in range(n):
         s = source[i]
         sid = str(s["id"])
-        path = find_prediction(folder, sid, i, files)
-        if path is None:
-            errors.append(f"{folder}/{sid}.npy: no prediction for sample {sid!r}")
-            continue
         try:
-            pred = np.load(path, allow_pickle=False)
-        except Exception as e:  # noqa: BLE001 - reported with the file named
-            errors.append(f"{path}: unreadable ({e.__class__.__name__}: {e})")
-            continue
-        pred = np.squeeze(np.asarray(pred, dtype=np.float32))
-        if pred.ndim != 2:
-            errors.append(f"{path}: expected an HxW depth map, got shape {pred.shape}")
+            path = find_prediction(sid, i, files)
+            if path is None:
+                missing.append(sid)
+                continue
+            pred = read_prediction(path, kind)
+        except ValueError as e:
+            bad.append(str(e))
             continue
         gt = s["depth"]
         if pred.shape != gt.shape:
             pred = cv2.resize(pred, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
-        pred = np.where(np.isfinite(pred) & (pred > 0), pred, np.nan).astype(np.float32)
         ok = s["valid"] & np.isfinite(pred)
-        acc.update(pred, gt, ok, id=sid)
+        try:
+            acc.update(pred, gt, ok, id=sid)
+        except ValueError as e:  # e.g. an alignment undefined for this map (a constant one)
+            bad.append(f"{path}: {e}")
+            continue
+        formats["npy" if path.suffix == ".npy" else "png16"] += 1
         if len(images) < keep_images:
-            images.append({"id": sid, "rgb": s["rgb"], "gt": gt, "pred": pred})
+            images.append({"id": sid, "rgb": s["rgb"], "gt": gt, "pred": vis_prediction(acc, pred, gt, ok)})
+    errors = [f"{folder}/{sid}: no prediction file for sample {sid!r}" for sid in missing] + bad
     if acc.count == 0:
         raise ValueError(f"{folder}: no prediction could be scored ({len(errors)} errors; first: "
                          f"{errors[0] if errors else '-'})")
-    return _summary(acc, images, t0, errors=errors)
+    return _summary(acc, images, t0, errors=errors, missing=missing, bad=bad, expected=n, formats=formats)
+
+
+def vis_prediction(acc, pred: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The prediction as ``acc`` scored it (aligned and clamped), float32 metres, for the
+    qualitative figures; NaN where it has no value or when its alignment is undefined."""
+    try:
+        p, _ = acc.scored_prediction(pred, gt, acc.valid_mask(gt, valid))
+    except ValueError:
+        return np.full(gt.shape, np.nan, np.float32)
+    return np.where(np.isfinite(pred), p, np.nan).astype(np.float32)
 
 
 def _summary(acc, images: list[dict], t0: float, **extra) -> dict:
@@ -373,7 +463,10 @@ def _summary(acc, images: list[dict], t0: float, **extra) -> dict:
 
 
 def save_vis(images: list[dict], path: str | Path, max_width: int = 320) -> None:
-    """The qualitative samples (RGB, GT, prediction) as one ``.npz`` for reports (downsized)."""
+    """The qualitative samples (RGB, GT, prediction) as one ``.npz`` for reports (downsized).
+
+    The prediction is in metres as the metrics saw it (:func:`vis_prediction`: aligned when the
+    evaluation aligns), so a report's figure for each alignment shows what was scored."""
     import cv2
 
     out: dict[str, np.ndarray] = {}
