@@ -8,10 +8,17 @@
   under different protocols are not comparable (the protocol is named in each table's heading).
 * **Training curves** (``curves.png``): training loss (raw and a moving average) and the
   validation metrics against the step, every run overlaid, from ``metrics.jsonl`` files.
-* **Qualitative grid** per dataset (``qualitative_<dataset>.png``): rows are images, columns
-  RGB | ground truth | each model's prediction, depth colour-mapped with one range per row
-  (that of the ground truth) so models compare by eye; from the ``.vis.npz`` files
-  ``rgb2depth evaluate --out`` writes beside its JSON.
+* **Qualitative grid** per table (``qualitative_<dataset>_<protocol>[_<aggregation>][_<alignment>]
+  [_<range>][_<preprocessing>].png``, one file each, so the median-aligned figure does not
+  replace the raw one): rows are images, columns RGB | ground truth | each model's prediction as
+  it was scored (aligned in an aligned table), depth colour-mapped with one range per row (that
+  of the ground truth, shown by the row's colour bar in metres) so models compare by eye; from
+  the ``.vis.npz`` files ``rgb2depth evaluate --out`` writes beside its JSON.
+
+A run has one name everywhere (:func:`run_label`): its evaluation's ``name``; a training log
+takes the name of the evaluation of the model file in its folder, else the ``name`` of the
+``summary.json`` beside it, else the folder's name. An evaluation of a partial predictions
+folder (``"partial": true``) is flagged under its table with the samples it lacks.
 """
 
 from __future__ import annotations
@@ -90,6 +97,44 @@ def group_results(evals: list[dict]) -> OrderedDict:
     return groups
 
 
+def run_label(e: dict) -> str:
+    """The name an evaluation goes by in every table and figure of a report."""
+    return str(e.get("name") or e.get("model") or Path(e["_path"]).stem)
+
+
+def log_label(log: Path, default: str, evals: list[dict]) -> str:
+    """The name of a training run (``metrics.jsonl`` or its folder) in a report: that of the
+    evaluation of a model file inside the run's folder, else ``summary.json``'s ``name``, else
+    ``default`` (the folder's name)."""
+    folder = (log if log.is_dir() else log.parent).resolve()
+    for e in evals:
+        f = e.get("model_file")
+        if f and Path(f).resolve().parent == folder:
+            return run_label(e)
+    summary = folder / "summary.json"
+    if summary.is_file():
+        try:
+            name = json.loads(summary.read_text()).get("name")
+        except (json.JSONDecodeError, AttributeError):
+            name = None
+        if isinstance(name, str) and name:
+            return name
+    return default
+
+
+def figure_name(key: tuple) -> str:
+    """``qualitative_<dataset>_<protocol>...png`` for a table's group key (dataset, protocol,
+    aggregation, alignment, depth range, preprocessing); defaults are left out of the name."""
+    ds, proto, agg, align, rng, pre = key
+    parts = [ds, proto]
+    parts += [agg] if agg != "per_image" else []
+    parts += [f"align-{align}"] if align != "none" else []
+    parts += [f"depth-{rng[0]}-{rng[1]}"] if rng else []
+    parts += [pre] if pre != "resize" else []
+    safe = "_".join("".join(c if c.isalnum() or c in "-._" else "-" for c in str(p)) for p in parts)
+    return f"qualitative_{safe}.png"
+
+
 def table_rows(evals: list[dict], keys: list[str]) -> tuple[list[str], list[list[str]]]:
     header = ["model", "loss", "params"] + [f"{LABELS.get(k, k)} {'↑' if k in HIGHER_IS_BETTER else '↓'}" for k in keys]
     best = {}
@@ -99,7 +144,7 @@ def table_rows(evals: list[dict], keys: list[str]) -> tuple[list[str], list[list
             best[k] = max(vals) if k in HIGHER_IS_BETTER else min(vals)
     rows = []
     for e in evals:
-        name = e.get("name") or e.get("model") or Path(e["_path"]).stem
+        name = run_label(e)
         model = e.get("model")
         label = f"{name} ({model})" if model and model not in str(name) else str(name)
         loss = e.get("loss")
@@ -155,6 +200,8 @@ def plot_qualitative(evals: list[dict], path: Path, max_rows: int = 4) -> Path |
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
 
     from rgb2depth.evaluation.evaluate import load_vis
     from rgb2depth.viz import colorize, depth_range
@@ -165,13 +212,15 @@ def plot_qualitative(evals: list[dict], path: Path, max_rows: int = 4) -> Path |
             continue
         p = Path(e["_path"]).parent / e["vis"]
         if p.is_file():
-            cols.append((e.get("name") or e.get("model") or p.stem, load_vis(p)))
+            cols.append((run_label(e), load_vis(p)))
     if not cols:
         return None
     base = cols[0][1]
     n = min(max_rows, len(base))
     ncol = 2 + len(cols)
-    fig, axes = plt.subplots(n, ncol, figsize=(2.6 * ncol, 2.1 * n + 0.3), squeeze=False)
+    # one extra narrow column: each row's colour bar (the row's depth range, in metres)
+    fig, axes = plt.subplots(n, ncol + 1, figsize=(2.6 * ncol + 0.9, 2.1 * n + 0.3), squeeze=False,
+                             gridspec_kw={"width_ratios": [1.0] * ncol + [0.06]})
     for i in range(n):
         gt = base[i]["gt"]
         lo, hi = depth_range(gt)
@@ -180,9 +229,12 @@ def plot_qualitative(evals: list[dict], path: Path, max_rows: int = 4) -> Path |
         for j, (_, vis) in enumerate(cols):
             if i < len(vis):
                 axes[i][2 + j].imshow(colorize(vis[i]["pred"], lo, hi))
-        for ax in axes[i]:
+        for ax in axes[i][:ncol]:
             ax.set_xticks([])
             ax.set_yticks([])
+        bar = fig.colorbar(ScalarMappable(Normalize(lo, hi), cmap="turbo"), cax=axes[i][ncol])
+        bar.set_label("depth (m)", fontsize=7)
+        bar.ax.tick_params(labelsize=6)
         axes[i][0].set_ylabel(str(base[i]["id"])[:18], fontsize=7)
     for j, t in enumerate(["RGB", "ground truth"] + [c[0] for c in cols]):
         axes[0][j].set_title(str(t)[:28], fontsize=8)
@@ -240,13 +292,19 @@ def build_report(evaluations: list[Path], logs: list[Path], out: Path, title: st
         header, rows = table_rows(group, [k for k in keys if any(k in e["metrics"] for e in group)])
         md += [f"## {head}", "", _md_table(header, rows), ""]
         hp += [f"<h2>{html.escape(head)}</h2>", _html_table(header, rows)]
-        q = plot_qualitative(group, out / f"qualitative_{ds}_{proto}.png")
+        for e in group:
+            if e.get("partial"):
+                note = (f"{run_label(e)}: partial, {e.get('count')} of {e.get('expected')} samples scored "
+                        f"({len(e.get('missing') or [])} without a prediction, {len(e.get('bad') or [])} unreadable)")
+                md += [f"> {note}", ""]
+                hp += [f"<p><b>{html.escape(note)}</b></p>"]
+        q = plot_qualitative(group, out / figure_name((ds, proto, agg, align, rng, pre)))
         if q is not None:
             written.append(q)
             md += [f"![qualitative {ds}]({q.name})", ""]
             hp += [f'<p><img src="{html.escape(q.name)}" style="max-width:100%"></p>']
     if logs:
-        loaded = [load_log(p) for p in logs]
+        loaded = [(log_label(Path(p), name, evals), recs) for p in logs for name, recs in [load_log(p)]]
         c = plot_curves(loaded, out / "curves.png")
         written.append(c)
         md += ["## Training curves", "", f"![training curves]({c.name})", ""]
