@@ -9,8 +9,30 @@ from __future__ import annotations
 import importlib
 
 import typer
+from typer.core import TyperCommand, TyperGroup
+
+
+def _flags_without_type(params: list) -> list:
+    """typer shows a flag's type (``<bool>``) in the help as if the flag took a value; a flag
+    takes none, so its type column is left empty (an empty metavar; parsing is unchanged)."""
+    for p in params:
+        if getattr(p, "is_flag", False) and p.metavar is None:
+            p.metavar = ""
+    return params
+
+
+class _Command(TyperCommand):
+    def get_params(self, ctx):  # noqa: D102 - see _flags_without_type
+        return _flags_without_type(super().get_params(ctx))
+
+
+class _Group(TyperGroup):
+    def get_params(self, ctx):  # noqa: D102 - see _flags_without_type
+        return _flags_without_type(super().get_params(ctx))
+
 
 app = typer.Typer(
+    cls=_Group,
     name="rgb2depth",
     help="Single-image depth estimation: predict, train, evaluate, export, reconstruct.",
     no_args_is_help=True,
@@ -50,23 +72,28 @@ def _root(
         raise typer.Exit()
 
 
-@app.command("models")
-def list_models(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show each model's paper and output kind.")) -> None:
-    """List the registered networks."""
+@app.command("models", cls=_Command)
+def list_models(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show each model's description and the trained weights shipped for it.")) -> None:
+    """List the registered networks (-v: which have trained weights shipped with the package)."""
     from rgb2depth import models
 
+    shipped = models.shipped_weights() if verbose else {}
     for name in models.names():
         if not verbose:
             typer.echo(name)
             continue
         fn = models.MODELS.get(name)
         doc = (fn.__doc__ or "").strip().splitlines()
-        typer.echo(f"{name:20s} {doc[0] if doc else ''}")
+        files = shipped.get(name, [])
+        weights = ("trained weights shipped: " + ", ".join(
+            f"--model default ({f})" if f.name == "default.pt" else f"--model {f}" for f in files)) if files \
+            else "no trained weights shipped (random init: train it, or pass a model file)"
+        typer.echo(f"{name:20s} {doc[0] if doc else ''}\n{'':20s} {weights}")
 
 
 def _register() -> None:
     for name, module, func in COMMANDS:
-        app.command(name)(getattr(importlib.import_module(module), func))
+        app.command(name, cls=_Command)(getattr(importlib.import_module(module), func))
 
 
 _register()

@@ -87,7 +87,7 @@ def predict(
     intrinsics: str = typer.Option(None, "--intrinsics", help="Camera 'fx,fy,cx,cy' in pixels at the input image's resolution, for --save ply. Default: a 62-degree horizontal field of view, square pixels, centred principal point."),
     focal: float = typer.Option(None, "--focal", help="Horizontal focal length in pixels at the input's resolution, for models that predict depth for a canonical camera (the default model). Default: the EXIF focal length when present, else the model's canonical camera (see its model card).", show_default=False),
     camera: int = typer.Option(None, "--camera", help="Record depth from camera N (OpenCV index) until Ctrl-C or --max-frames."),
-    smooth: float = typer.Option(0.0, "--smooth", help="Temporal smoothing for videos/cameras: depth[t] = a*depth[t-1] + (1-a)*prediction[t], a in [0,1); 0 = off."),
+    smooth: float = typer.Option(0.0, "--smooth", help="Temporal smoothing for videos/cameras: depth\\[t] = a*depth\\[t-1] + (1-a)*prediction\\[t], a in \\[0,1); 0 = off."),
     backend: str = typer.Option("torch", "--backend", help="torch or onnxruntime (exported once per input size to a cached ONNX file)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     max_pixels: int = typer.Option(None, "--max-pixels", help=f"Refuse images with more pixels than this (decompression-bomb guard; default {DEFAULT_MAX_PIXELS:,} or RGB2DEPTH_MAX_PIXELS). Images need sides >= {MIN_SIDE} px.", show_default=False),
@@ -121,6 +121,8 @@ def predict(
         writer = OutputWriter(Path(output), kinds, cmap, colorbar, intrinsics, ply_max_points or None)
         if not 0.0 <= smooth < 1.0:
             raise ValueError(f"--smooth must be in [0, 1), got {smooth}")
+        if camera is not None and camera < 0:
+            raise ValueError(f"--camera must be a camera index >= 0, got {camera}")
         if max_pixels is None:
             max_pixels_default()  # a malformed RGB2DEPTH_MAX_PIXELS is a usage error, found now
         ensure_dir(output, "output folder (-o)")

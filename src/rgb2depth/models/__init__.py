@@ -51,6 +51,14 @@ def is_pretrained_option(key: str) -> bool:
     return key == "pretrained" or key.endswith("_pretrained")
 
 
+def shipped_weights() -> dict[str, list]:
+    """Registry name -> the trained model files shipped in ``rgb2depth/weights``
+    (:func:`rgb2depth.models.io.shipped_weights`)."""
+    from rgb2depth.models.io import shipped_weights as _shipped
+
+    return _shipped()
+
+
 def create(name: str, *, load_pretrained: bool = True, **options: Any) -> nn.Module:
     """Build the network registered as ``name`` with ``options``.
 
@@ -76,5 +84,5 @@ def create(name: str, *, load_pretrained: bool = True, **options: Any) -> nn.Mod
 
 __all__ = [
     "MODELS", "ModelMeta", "camera_scale", "check_options", "create", "from_metres", "is_pretrained_option",
-    "names", "register_model", "to_metres",
+    "names", "register_model", "shipped_weights", "to_metres",
 ]

@@ -16,6 +16,7 @@ unpickled, whatever ``options`` says.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -142,3 +143,21 @@ def load_model(path: str | os.PathLike, map_location: str = "cpu") -> nn.Module:
         raise ValueError(f"{path}: bad model meta ({str(e).strip().splitlines()[0]})") from None
     model.rgb2depth_info = rec.get("info", {})
     return model.eval()
+
+
+def shipped_weights(folder: str | os.PathLike | None = None) -> dict[str, list[Path]]:
+    """The trained model files shipped in the package (``rgb2depth/weights/*.pt``, or
+    ``folder``), by the registry name of the network each holds (read from the file's record,
+    ``weights_only=True``). ``weights/default.pt`` is what ``--model default`` loads; a file
+    that is not a readable model file is left out."""
+    from rgb2depth.paths import WEIGHTS_DIR
+
+    found: dict[str, list[Path]] = {}
+    for path in sorted(Path(folder or WEIGHTS_DIR).glob("*.pt")):
+        try:
+            name = read_record(path)["name"]
+        except (FileNotFoundError, ValueError):
+            continue
+        found.setdefault(name, []).append(path)
+    return found
+
