@@ -35,6 +35,27 @@ def test_backprojection_by_hand():
     assert len(depth_to_pointcloud(depth, K, rgb, valid=valid)) == 2
 
 
+def test_project_inverts_backproject_on_a_real_tum_frame(shared_data):
+    """Every valid pixel of a real TUM fr1/rpy depth frame, back-projected with the sequence's
+    camera and projected again, lands on its own pixel centre with its own depth."""
+    from conftest import require
+    from rgb2depth import data
+    from rgb2depth.geometry.camera import backproject, project
+
+    s = data.create("tum", root=require(shared_data / "tum" / "rgbd_dataset_freiburg1_rpy"))[0]
+    depth, K = s["depth"], s["K"]
+    ok = np.isfinite(depth) & (depth > 0)
+    assert ok.mean() > 0.5  # a real frame, mostly valid
+    pts = backproject(depth, K)
+    uv, z = project(pts, K)
+    v, u = np.nonzero(ok)
+    np.testing.assert_allclose(uv, np.stack([u, v], 1), atol=1e-9)
+    np.testing.assert_allclose(z, depth[ok], rtol=1e-12)
+    # and a point moved along its ray keeps its pixel (projection divides by z)
+    uv2, _ = project(pts * 2.5, K)
+    np.testing.assert_allclose(uv2, uv, atol=1e-9)
+
+
 def test_default_fov():
     K = default_intrinsics(640, 480)
     # 62 degrees horizontal: fx = 320 / tan(31 deg) = 532.57 px

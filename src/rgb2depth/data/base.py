@@ -167,11 +167,3 @@ def split(
         out.append(Subset(source, order[start:b].tolist()))
         start = b
     return out
-
-
-def read_index_list(path) -> list[int]:
-    """Integers, one per line (or whitespace separated), from a text file."""
-    from pathlib import Path
-
-    text = Path(path).read_text()
-    return [int(t) for t in text.split()]

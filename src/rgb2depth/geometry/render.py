@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rgb2depth.geometry.camera import Intrinsics
+from rgb2depth.geometry.camera import Intrinsics, project
 
 
 def look_at(eye, target, up) -> np.ndarray:
@@ -93,9 +93,8 @@ def render_points(
         cols = cols * (0.6 + 0.4 * lam)[:, None]  # mild: TSDF normals are noisy
     front = pc[:, 2] > 1e-3
     pc, cols = pc[front], cols[front]
-    u = np.round(K.fx * pc[:, 0] / pc[:, 2] + K.cx).astype(np.int64)
-    v = np.round(K.fy * pc[:, 1] / pc[:, 2] + K.cy).astype(np.int64)
-    z = pc[:, 2]
+    uv, z = project(pc, K)
+    u, v = np.round(uv).astype(np.int64).T
     img = np.full((h, w, 3), background, dtype=np.uint8)
     zbuf = np.full(h * w, np.inf)
     cbuf = np.zeros((h * w, 3))
@@ -118,7 +117,7 @@ def render_points(
         pp = np.asarray(path_points, dtype=np.float64) @ W2C[:3, :3].T + W2C[:3, 3]
         pp = pp[pp[:, 2] > 1e-3]
         if len(pp) > 1:
-            uv = np.stack([K.fx * pp[:, 0] / pp[:, 2] + K.cx, K.fy * pp[:, 1] / pp[:, 2] + K.cy], 1)
+            uv, _ = project(pp, K)
             cv2.polylines(img, [np.round(uv).astype(np.int32)], False, (220, 30, 30), 2, cv2.LINE_AA)
     return img
 
