@@ -181,10 +181,27 @@ def test_edge_loss_hand_computed_ramp():
         CombinedLoss()(pred, target, valid)
 
 
-def test_edge_loss_resizes_rgb():
-    p, t, v, rgb = batch(4)
-    big = torch.nn.functional.interpolate(rgb, scale_factor=2, mode="nearest")
-    assert torch.isfinite(EdgeLoss()(p, t, v, big))
+@pytest.mark.parametrize("channels", ["gray", "mean"])
+def test_edge_loss_resizes_rgb_to_the_depth_size(channels):
+    """An RGB image 3x taller and 2x wider than the depth: the loss resizes it to the depth's
+    size first. The image is the plane a*X + b*Y (slopes per pixel of the big image, every
+    channel alike); resized to the depth's grid its slopes become 2a and 3b per depth pixel, so
+    away from the borders the weight is (1 - exp(-2a)) + (1 - exp(-3b)) exactly. A wrong resize
+    (none, a crop, the factors swapped) gives other slopes."""
+    h, w, a, b = 12, 16, 0.01, 0.008
+    yy, xx = torch.meshgrid(torch.arange(3 * h, dtype=torch.float64), torch.arange(2 * w, dtype=torch.float64),
+                            indexing="ij")
+    big = (a * xx + b * yy).expand(2, 3, 3 * h, 2 * w).clone()
+    assert float(big.max()) < 1.0
+    pred = torch.full((2, 1, h, w), 2.0, dtype=torch.float64)
+    target = torch.full((2, 1, h, w), 1.5, dtype=torch.float64)
+    valid = torch.zeros(2, 1, h, w, dtype=torch.bool)
+    valid[..., 2:-2, 2:-2] = True  # beyond the resize's and the Sobel's border effects
+    got = EdgeLoss(channels=channels)(pred, target, valid, big)
+    want = ((1 - math.exp(-2 * a)) + (1 - math.exp(-3 * b))) * 0.5
+    assert float(got) == pytest.approx(want, rel=1e-9)
+    swapped = ((1 - math.exp(-3 * a)) + (1 - math.exp(-2 * b))) * 0.5
+    assert abs(want - swapped) > 1e-4 and abs(want - ((1 - math.exp(-a)) + (1 - math.exp(-b))) * 0.5) > 1e-3
 
 
 def test_combined_is_normalised_weighted_sum():
@@ -241,6 +258,11 @@ def test_nan_targets_give_finite_loss_and_grads(name, kw):
 
 @pytest.mark.parametrize("name,kw", ALL)
 def test_zeros_in_target_and_no_mask(name, kw):
+    """``valid=None`` with 0 m targets (the datasets' "no depth" marker): the losses that take
+    the target's logarithm leave them out exactly as if masked (same value as with the mask
+    ``target > 0`` given, no gradient there, their prediction irrelevant); the others score
+    them as targets of 0 m (same value as with an all-True mask). For log-depth input a 0 is
+    log(1 m), a real target."""
     p, t, _, rgb = batch(8)
     t = t.clone()
     t[:, :, ::3, ::2] = 0.0
@@ -250,6 +272,33 @@ def test_zeros_in_target_and_no_mask(name, kw):
     val = loss(p, t, None, rgb)
     val.backward()
     assert torch.isfinite(val) and torch.isfinite(p.grad).all()
+    zero = t == 0
+    masked = loss.needs_positive
+    assert masked == (name in ("silog", "silog_sqrt") and not kw.get("log_input"))  # the log-of-depth losses
+    explicit = ~zero if masked else torch.ones_like(zero)
+    assert float(loss(p.detach(), t, explicit, rgb)) == pytest.approx(float(val), rel=1e-12, abs=1e-15)
+    if masked:
+        assert float(p.grad[zero].abs().max()) == 0.0
+        moved = torch.where(zero, torch.full_like(p, 99.0), p.detach())
+        assert float(loss(moved, t, None, rgb)) == pytest.approx(float(val), rel=1e-12)
+    else:
+        assert float(loss(p.detach(), t, ~zero, rgb)) != pytest.approx(float(val), rel=1e-9)
+
+
+def test_zero_targets_hand_computed():
+    """The two behaviours above against direct formulas: L1 over every pixel (zeros included)
+    and paper 001's scale-invariant error (lambda 0.5, per image) over the non-zero targets."""
+    p, t, _, _ = batch(10)
+    p = p.detach()
+    t = t.clone()
+    t[:, :, ::3, ::2] = 0.0
+    assert float(L1Loss()(p, t)) == pytest.approx(float((p - t).abs().mean()), rel=1e-12)
+    per_image = []
+    for i in range(p.shape[0]):
+        keep = t[i] > 0
+        d = (p[i][keep].log() - t[i][keep].log()).numpy()
+        per_image.append((d**2).mean() - 0.5 * d.mean() ** 2)
+    assert float(ScaleInvariantLoss()(p, t)) == pytest.approx(sum(per_image) / len(per_image), rel=1e-10)
 
 
 @pytest.mark.parametrize("name,kw", ALL)
