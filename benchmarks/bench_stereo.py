@@ -7,7 +7,7 @@ rate (|d - d_gt| > 3 px) and the mean end-point error on the ground-truth pixels
 gives a value, the density (fraction of ground-truth pixels with a value), and the wall time per
 pair (median and min of ``--repeat`` runs, after one warm-up run per method that also loads
 numba's compiled ELAS loops); then the means over the KITTI and the Middlebury pairs.
-``--numpy-baseline`` also times ELAS's dense step against the cheapest vectorised-numpy
+``--ablation`` compares ELAS settings instead; ``--numpy-baseline`` also times ELAS's dense step against the cheapest vectorised-numpy
 equivalent (costing every disparity, without the prior): the measurement behind numba.
 
     .venv/bin/python benchmarks/bench_stereo.py --repeat 5
@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+from rgb2depth.data.elas import ElasParams
 from rgb2depth.data.stereo import (
     BENCHMARK_PAIRS,
     StereoConfig,
@@ -40,6 +41,22 @@ VARIANTS = {
     "sgbm + WLS": dict(method="sgbm_wls", lr_max_diff=None, texture=None, speckle_window=0),
     "sgbm + WLS + filters": dict(method="sgbm_wls"),
     "elas": dict(method="elas"),
+}
+
+#: ``--ablation``: ELAS with one setting changed at a time (the evidence for its defaults)
+ABLATION = {
+    "elas": dict(method="elas"),
+    "elas, corner support points": dict(method="elas", elas=ElasParams(add_corners=True)),
+    "elas, integer disparities": dict(method="elas", elas=ElasParams(subpixel=False)),
+    "elas, no adaptive mean": dict(method="elas", elas=ElasParams(adaptive_mean=False)),
+    "elas, 3x3 median, no adaptive mean": dict(method="elas", elas=ElasParams(adaptive_mean=False, median=True)),
+    "elas, no gap interpolation": dict(method="elas", elas=ElasParams(gap_width=0)),
+    "elas, LR check 2 px (libelas)": dict(method="elas", lr_max_diff=2.0),
+    "elas, speckles 100 px / 2 px": dict(method="elas", speckle_window=100, speckle_range=2.0),
+    "elas, no CLAHE": dict(method="elas", equalize=False),
+    "elas, no LR check / speckles / gaps / smoothing": dict(
+        method="elas", lr_max_diff=None, speckle_window=0,
+        elas=ElasParams(gap_width=0, adaptive_mean=False)),
 }
 
 
@@ -83,6 +100,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per cell (median and min reported)")
     ap.add_argument("--pairs", default="", help="only pairs whose name contains this")
     ap.add_argument("--numpy-baseline", action="store_true", help="also time ELAS's dense step in numpy vs numba")
+    ap.add_argument("--ablation", action="store_true", help="ELAS variants (one setting changed each) instead of the methods")
     args = ap.parse_args()
     data = shared_data_dir()
     if data is None:
@@ -101,7 +119,7 @@ def main() -> None:
             continue
         L, R, G, nd = pair
         group = "KITTI" if name.startswith("kitti") else "Middlebury"
-        for vname, kw in VARIANTS.items():
+        for vname, kw in (ABLATION if args.ablation else VARIANTS).items():
             if kw["method"] == "sgbm_wls" and not has_wls():
                 continue
             cfg = StereoConfig(num_disparities=nd, **kw)

@@ -43,6 +43,8 @@ import cv2
 import numpy as np
 from numba import njit
 
+from .disparity import lr_consistent
+
 __all__ = ["ElasParams", "dense_disparity", "descriptors", "elas_disparity", "support_points"]
 
 INVALID = -1
@@ -421,18 +423,6 @@ def fill_gaps(disp: np.ndarray, max_gap: int, discontinuity: float = 3.0) -> np.
     Dt = np.ascontiguousarray(D.T)
     _fill_gaps_1d(Dt, max_gap, discontinuity)
     return Dt.T.copy()
-
-
-def lr_consistent(dl: np.ndarray, dr: np.ndarray, max_diff: float) -> np.ndarray:
-    """True where the left disparity d has a right disparity within ``max_diff`` at x - d."""
-    h, w = dl.shape
-    xr = np.rint(np.arange(w)[None, :] - np.nan_to_num(dl, nan=-1e6)).astype(np.int64)
-    inside = np.isfinite(dl) & (xr >= 0) & (xr < w)
-    rows = np.broadcast_to(np.arange(h)[:, None], (h, w))
-    back = np.full((h, w), np.nan, np.float32)
-    back[inside] = dr[rows[inside], xr[inside]]
-    with np.errstate(invalid="ignore"):
-        return np.abs(dl - back) <= max_diff
 
 
 @njit(cache=True)

@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 
 from .depth_io import DataError, read_rgb
-from .disparity import depth_to_disparity, disparity_to_depth
+from .disparity import depth_to_disparity, disparity_to_depth, lr_consistent
 from .elas import ElasParams, elas_disparity
 from .middlebury import read_middlebury_calib
 
@@ -174,14 +174,7 @@ def compute_disparity(left: np.ndarray, right: np.ndarray, cfg: StereoConfig | N
     if cfg.lr_max_diff is not None:
         dR = dR16.astype(np.float32) / 16.0
         dR[dR16 <= invalid_code] = np.nan
-        xs = np.arange(w)[None, :] - np.nan_to_num(raw, nan=0.0)
-        xr = np.rint(xs).astype(np.int64)
-        inside = (xr >= 0) & (xr < w)
-        rows = np.broadcast_to(np.arange(h)[:, None], (h, w))
-        dr = np.full((h, w), np.nan, np.float32)
-        dr[inside] = dR[rows[inside], xr[inside]]
-        with np.errstate(invalid="ignore"):
-            masks["lr_check"] = ~rejected & ~(np.abs(raw - dr) <= cfg.lr_max_diff)
+        masks["lr_check"] = ~rejected & ~lr_consistent(raw, dR, cfg.lr_max_diff)
         rejected |= masks["lr_check"]
     if cfg.texture is not None and cfg.texture > 0:
         g = _gray(left).astype(np.float32)
