@@ -63,7 +63,6 @@ ABLATION = {
 def numpy_baseline(data) -> None:
     """ELAS's dense step (left view) in numba vs the cost volume vectorised numpy would need."""
     import cv2
-    from scipy.spatial import Delaunay
 
     from rgb2depth.data import elas
     from rgb2depth.data.stereo import equalize
@@ -73,7 +72,7 @@ def numpy_baseline(data) -> None:
     p = elas.ElasParams()
     pts = elas.support_points(dl, dr, 0, nd - 1, p, 1.0)
     uv, d = pts[:, :2].astype(np.float64), pts[:, 2]
-    tri = Delaunay(uv).simplices
+    tri = elas.triangles(uv)
     P = np.zeros(nd + 1, np.int32)
 
     def dense():

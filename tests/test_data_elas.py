@@ -122,3 +122,14 @@ def test_lr_check_removes_occluded_pixels(shared_data):
     kept_on, kept_off = np.isfinite(on.disparity), np.isfinite(off.disparity)
     assert kept_on[occ].mean() < 0.75 * kept_off[occ].mean()  # measured 29 % vs 49 %
     assert kept_on[visible].mean() > 0.9 * kept_off[visible].mean()  # measured 91 % vs 94 %
+
+
+def test_textureless_pair_gives_no_values_not_an_error():
+    flat = np.full((40, 80), 128, np.uint8)
+    disp, raw, masks = elas_disparity(flat, flat, 16)
+    assert np.isnan(disp).all() and np.isnan(raw).all() and masks["matcher"].all()
+    # points on a line cannot be triangulated: no triangles, no prior, no values
+    from rgb2depth.data.elas import triangles
+
+    assert triangles(np.array([[0.0, 0.0], [5.0, 5.0], [10.0, 10.0]])).shape == (0, 3)
+    assert triangles(np.zeros((0, 2))).shape == (0, 3)

@@ -1,7 +1,10 @@
-"""ELAS: Efficient LArge-scale Stereo matching (Geiger, Roser, Urtasun, ACCV 2010).
+"""ELAS: A. Geiger, M. Roser, R. Urtasun, "Efficient Large-Scale Stereo Matching", ACCV 2010,
+pp. 25-38.
 
-Paper 002 (Sec. 4.1) made its KITTI depth targets with this matcher, preferring it to
-semi-global and block matching for the quality of its maps. The method (paper Sec. 3):
+Paper 002 (Sec. 4.1, its reference [9]) made its KITTI depth targets with this matcher,
+preferring it to semi-global and block matching for the quality of its maps. The steps follow
+the paper and its authors' reference implementation, libelas, whose defaults for its
+"robotics" setting are the defaults here unless ``ElasParams`` says otherwise:
 
 1. **Descriptors**: every pixel gets 16 values of the horizontal and vertical 3x3 Sobel
    responses around it (12 of d/dx and 4 of d/dy on a 5x5 diamond, libelas's layout);
@@ -16,10 +19,10 @@ semi-global and block matching for the quality of its maps. The method (paper Se
 3. **Prior**: the Delaunay triangulation of the support points (``scipy.spatial.Delaunay``)
    gives a piecewise-planar disparity mu(u, v) (one plane per triangle). Triangles steeper than
    ``max_slope`` in either view (they bridge a depth discontinuity) carry no plane prior.
-4. **Dense matching** (the generative model of paper Eq. 4-6): each pixel searches only the
-   disparities within ``plane_radius`` of mu (costed with the prior's negative log, a bonus
-   that falls off as a Gaussian of width ``sigma`` over a floor ``gamma``, weighted by
-   ``beta``) plus the support-point disparities (+-1) of its ``grid_size`` cell and the eight
+4. **Dense matching** (the paper's generative model, MAP per pixel): each pixel searches only
+   the disparities within max(2, ``sigma`` * ``sradius``) px of mu (costed with the prior's
+   negative log, a bonus that falls off as a Gaussian of width ``sigma`` over a floor
+   ``gamma``, weighted by ``beta``) plus the support-point disparities (+-1) of its ``grid_size`` cell and the eight
    around it (no prior term); the minimum-energy disparity wins, refined to sub-pixel by a
    parabola through the energies at d - 1, d, d + 1. The right image is matched the same way
    with its own triangulation (support points at u - d).
@@ -45,10 +48,7 @@ from numba import njit
 
 from .disparity import lr_consistent
 
-__all__ = ["ElasParams", "dense_disparity", "descriptors", "elas_disparity", "support_points"]
-
-INVALID = -1
-
+__all__ = ["ElasParams", "dense_disparity", "descriptors", "elas_disparity", "support_points", "triangles"]
 
 @dataclass
 class ElasParams:
@@ -475,41 +475,47 @@ def remove_small_segments(disp: np.ndarray, max_size: int, max_diff: float) -> n
 # ---------------------------------------------------------------------------------- driver
 
 
+def triangles(xy: np.ndarray) -> np.ndarray:
+    """(T, 3) vertex indices of the Delaunay triangles of the points ``xy``; none when they
+    cannot be triangulated (fewer than three, or all on a line)."""
+    from scipy.spatial import Delaunay, QhullError  # a heavy import, needed only here
+
+    try:
+        return Delaunay(xy).simplices
+    except (QhullError, ValueError):
+        return np.zeros((0, 3), np.int32)
+
+
 def elas_disparity(left_gray: np.ndarray, right_gray: np.ndarray, num_disparities: int, min_disparity: int = 0,
                    params: ElasParams | None = None, lr_max_diff: float | None = 2.0,
                    speckle_window: int = 200, speckle_range: float = 1.0) -> tuple[np.ndarray, np.ndarray, dict]:
     """ELAS on a rectified uint8 gray pair: (disparity of the left view in px with NaN where
     rejected, the dense matcher's map before post-processing, masks of the pixels each stage
     rejected). ``lr_max_diff`` None skips the left-right check (then the right view is not
-    matched); ``speckle_window`` 0 skips small-segment removal."""
-    from scipy.spatial import Delaunay  # a heavy import, needed only here
-
+    matched); ``speckle_window`` 0 skips small-segment removal. A pair without support points
+    (no texture, no unique match) gives a map without values."""
     p = params or ElasParams()
     if left_gray.shape != right_gray.shape or left_gray.ndim != 2:
         raise ValueError(f"ELAS needs two gray images of one size, got {left_gray.shape} and {right_gray.shape}")
-    if min_disparity < 0:
-        raise ValueError(f"ELAS searches disparities >= 0, got min_disparity {min_disparity}")
+    if min_disparity < 0 or num_disparities < 1:
+        raise ValueError(f"ELAS searches disparities >= 0, got {num_disparities} from {min_disparity}")
     dmin, dmax = int(min_disparity), int(min_disparity + num_disparities - 1)
     dl, dr = descriptors(left_gray), descriptors(right_gray)
-    # support points need one exact left-right agreement (libelas: 2 px)
+    # support points are checked with the dense map's left-right tolerance (libelas's 2 px
+    # when that check is off)
     pts = support_points(dl, dr, dmin, dmax, p, 2.0 if lr_max_diff is None else lr_max_diff)
-    h, w = left_gray.shape
     masks: dict[str, np.ndarray] = {}
-    if len(np.unique(pts[:, :2], axis=0)) < 3:
-        empty = np.full((h, w), np.nan, np.float32)
-        masks["matcher"] = np.ones((h, w), bool)
-        return empty, empty.copy(), masks
     radius = int(max(np.ceil(p.sigma * p.sradius), 2))
     delta = np.arange(dmax + 2, dtype=np.float64)
     P = ((-np.log(p.gamma + np.exp(-(delta**2) / (2 * p.sigma**2))) + np.log(p.gamma)) / p.beta).astype(np.int32)
     uv, d = pts[:, :2].astype(np.float64), pts[:, 2]
-    left = dense_disparity(dl, dr, -1, uv, d, Delaunay(uv).simplices, p, dmin, dmax, P, radius)
+    left = dense_disparity(dl, dr, -1, uv, d, triangles(uv), p, dmin, dmax, P, radius)
     raw = left.copy()
     masks["matcher"] = ~np.isfinite(left)
     rejected = masks["matcher"].copy()
     if lr_max_diff is not None:
         ruv = np.column_stack([uv[:, 0] - d, uv[:, 1]])  # the support points seen from the right
-        right = dense_disparity(dr, dl, 1, ruv, d, Delaunay(ruv).simplices, p, dmin, dmax, P, radius)
+        right = dense_disparity(dr, dl, 1, ruv, d, triangles(ruv), p, dmin, dmax, P, radius)
         masks["lr_check"] = ~rejected & ~lr_consistent(left, right, lr_max_diff)
         rejected |= masks["lr_check"]
     disp = np.where(rejected, np.nan, left).astype(np.float32)
