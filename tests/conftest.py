@@ -53,6 +53,30 @@ def model_file(tmp_path_factory):
     return p
 
 
+@pytest.fixture(scope="module")
+def small_net(tmp_path_factory):
+    """``(net, folder, depth)``: a small fully convolutional network (``c``, seeded) whose input
+    size is 48x64, saved as ``folder/m.pt``, and its depth for the 48x64 image ``folder/im.png``
+    (every runtime then runs the network at exactly 48x64): export round trips and int8."""
+    import dataclasses
+
+    import numpy as np
+    from PIL import Image
+
+    from rgb2depth import models
+    from rgb2depth.inference.api import load
+    from rgb2depth.models.io import save_model
+
+    torch.manual_seed(0)
+    net = models.create("c").eval()
+    net.meta = dataclasses.replace(net.meta, input_size=(48, 64))
+    d = tmp_path_factory.mktemp("small_net")
+    save_model(net, d / "m.pt")
+    img = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    Image.fromarray(img).save(d / "im.png")
+    return net, d, load(d / "m.pt", threads=1).predict(img)
+
+
 def folder_dataset(root, n: int = 3, size: tuple[int, int] = (48, 64), depth: float = 2.0, seed: int = 0):
     """A folder dataset of ``n`` random-texture images (``s0``, ``s1``, ...) with constant depth
     ``depth`` metres, written with :class:`rgb2depth.data.folder.FolderWriter`; returns ``root``."""

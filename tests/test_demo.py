@@ -17,7 +17,7 @@ from conftest import require
 from rgb2depth import demo as demo_mod
 from rgb2depth import paths
 from rgb2depth.geometry.pointcloud import read_ply
-from rgb2depth.inference import api
+from rgb2depth.inference import api, resolve
 from rgb2depth.inference.api import load
 from rgb2depth.metrics import compute_metrics, get_protocol
 
@@ -78,7 +78,7 @@ def test_demo_on_user_image_without_shared_data(tmp_path, model_file, monkeypatc
 
 
 def test_demo_without_default_weights_says_so(tmp_path, monkeypatch):
-    monkeypatch.setattr(api, "default_weights_path", lambda: tmp_path / "default.pt")
+    monkeypatch.setattr(resolve, "default_weights_path", lambda: tmp_path / "default.pt")
     r = run("-o", tmp_path / "demo")
     assert r.exit_code == 2
     assert "default weights are not present" in r.stderr and "--model" in r.stderr

@@ -19,7 +19,7 @@ import torch.nn as nn
 from PIL import Image
 
 from rgb2depth import models
-from rgb2depth.inference import api
+from rgb2depth.inference import api, resolve
 from rgb2depth.inference.api import DepthPredictor, ModelLoadError, load
 from rgb2depth.inference.imageio import DEFAULT_MAX_PIXELS, MIN_SIDE, ImageReadError, read_image
 from rgb2depth.models.io import save_model
@@ -66,7 +66,7 @@ def smooth_rgb(h, w):
 # -- load -----------------------------------------------------------------------------------
 
 def test_default_weights_absent_gives_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(api, "default_weights_path", lambda: tmp_path / "default.pt")
+    monkeypatch.setattr(resolve, "default_weights_path", lambda: tmp_path / "default.pt")
     with pytest.raises(ModelLoadError, match="default weights are not present"):
         load("default")
 

@@ -21,12 +21,13 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "load"]
 
 
-def load(name_or_path: str = "default", device: str = "cpu", backend: str = "torch"):
-    """Load a depth predictor by registry name, checkpoint path or ``"default"``.
+def load(name_or_path: str = "default", device: str = "cpu", backend: str | None = None, **options):
+    """Load a depth predictor by registry name, model or exported file, or ``"default"``.
 
+    ``options``: ``precision`` ("float32", "int8", "bf16"), ``calibration``, ``threads``, ...
     See :func:`rgb2depth.inference.api.load`; imported lazily so that ``import rgb2depth``
     stays cheap.
     """
     from rgb2depth.inference.api import load as _load
 
-    return _load(name_or_path, device=device, backend=backend)
+    return _load(name_or_path, device=device, backend=backend, **options)

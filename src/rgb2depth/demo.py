@@ -338,7 +338,7 @@ def demo(
     image: Path = typer.Argument(None, help="Your own image (default: a real photo, TUM fr3/cabinet, then a room rendered by the project's synthetic generator).", show_default=False),
     output: Path = typer.Option(Path("rgb2depth-demo"), "--output", "-o", help="Folder for the figures and raw outputs."),
     model: str = typer.Option("default", "--model", "-m", help="'default' (the shipped weights), a model file/checkpoint, or a registry name (untrained)."),
-    backend: str = typer.Option("torch", "--backend", help="torch or onnxruntime."),
+    backend: str = typer.Option(None, "--backend", help="torch or onnxruntime (default: onnxruntime for an .onnx model, else torch).", show_default=False),
     focal: float = typer.Option(None, "--focal", help="Horizontal focal length of IMAGE in pixels at its resolution (default: EXIF, else the model's canonical camera). The samples use their own cameras.", show_default=False),
     nyu: bool = typer.Option(True, "--nyu/--no-nyu", help="When ../shared/data is present, also show the NYU sample with ground truth, errors and metrics."),
     cmap: str = typer.Option("turbo", "--cmap", help="Matplotlib colormap for depth."),

@@ -16,6 +16,11 @@ exports one cached file per network input size.
 
 ONNX export uses ``torch.onnx.export`` (the TorchScript-based exporter, which is fast and handles
 every model of the zoo; the dynamo exporter is tried when it fails). ONNX Runtime runs it.
+
+**Loading back.** ``rgb2depth.load`` and ``predict --model`` take both kinds of file
+(:mod:`rgb2depth.inference.resolve`): an ONNX file is data and runs with ONNX Runtime; a
+TorchScript file runs with PyTorch after :func:`load_torchscript` has checked what its graph
+calls. int8 ONNX files are made by :mod:`rgb2depth.export.quantize`.
 """
 
 from __future__ import annotations
@@ -125,12 +130,21 @@ def export_onnx(
     return path
 
 
-def read_onnx_meta(path: str | os.PathLike) -> tuple[ModelMeta, tuple[int, int] | None]:
-    """The :class:`ModelMeta` and traced (H, W) stored in an rgb2depth ONNX file."""
+def read_onnx_props(path: str | os.PathLike) -> dict[str, str]:
+    """The metadata properties of an ONNX file (``ValueError`` naming an unreadable file)."""
     import onnx
 
-    proto = onnx.load(str(path), load_external_data=False)
-    props = {p.key: p.value for p in proto.metadata_props}
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # noqa: BLE001 - protobuf / onnx errors, re-raised as one line
+        text = str(e).strip().splitlines()
+        raise ValueError(f"{path}: not a readable ONNX file ({text[0] if text else type(e).__name__})") from None
+    return {p.key: p.value for p in proto.metadata_props}
+
+
+def read_onnx_meta(path: str | os.PathLike) -> tuple[ModelMeta, tuple[int, int] | None]:
+    """The :class:`ModelMeta` and traced (H, W) stored in an rgb2depth ONNX file."""
+    props = read_onnx_props(path)
     if META_KEY not in props:
         raise ValueError(f"{path}: ONNX file has no rgb2depth metadata (not exported by rgb2depth)")
     meta = ModelMeta.from_dict(json.loads(props[META_KEY]))
@@ -161,6 +175,54 @@ def export_torchscript(
     torch.jit.save(traced, buf, _extra_files=extra)
     write_bytes(path, buf.getvalue())
     return path
+
+
+#: Operator namespaces a TorchScript file may use; see :func:`load_torchscript`.
+TS_NAMESPACES = ("aten", "prim")
+#: Operators of those namespaces that reach outside the process (files) and are refused.
+TS_REFUSED_OPS = frozenset({"aten::from_file", "aten::save", "aten::_load_for_mobile"})
+
+
+def load_torchscript(path: str | os.PathLike) -> tuple[torch.jit.ScriptModule, ModelMeta, tuple[int, int] | None]:
+    """A TorchScript file written by :func:`export_torchscript`: ``(module, meta, (H, W))``.
+
+    **What loading one can do.** ``torch.jit.load`` does not unpickle with Python's pickle: the
+    archive's ``data.pkl``/``constants.pkl`` are read by PyTorch's C++ unpickler, which builds
+    only tensors, TorchScript objects and plain containers, and the ``code/`` it holds is
+    TorchScript, compiled (not run) at load time and able to call registered operators only,
+    never arbitrary Python. Before the module is returned, every operator of its inlined
+    ``forward`` graph must be in :data:`TS_NAMESPACES` and not in :data:`TS_REFUSED_OPS` (the
+    file-reading and -writing ones), so a file that reaches custom operators or the file system
+    is refused. This is a sanity check, not a sandbox: the C++ parser is a large attack surface
+    (PyTorch itself advises loading only trusted TorchScript). Prefer model files
+    (``weights_only`` loading) or ONNX files (data only) from untrusted sources.
+
+    Raises ``ValueError`` with one line naming the file.
+    """
+    path = Path(path)
+    files = {TS_META_FILE: ""}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=files)
+    except Exception as e:  # noqa: BLE001 - re-raised as one line naming the file
+        text = str(e).strip().splitlines()
+        raise ValueError(f"{path}: not a readable TorchScript file ({text[0] if text else type(e).__name__})") from None
+    if not files[TS_META_FILE]:
+        raise ValueError(f"{path}: TorchScript file has no {TS_META_FILE} (not exported by rgb2depth)")
+    try:
+        info = json.loads(files[TS_META_FILE])
+        meta = ModelMeta.from_dict(info["meta"])
+        hw = tuple(int(v) for v in info["input_hw"]) if info.get("input_hw") else None
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: bad {TS_META_FILE} ({str(e).splitlines()[0]})") from None
+    kinds = {n.kind() for n in module.inlined_graph.nodes()}
+    bad = sorted(k for k in kinds if k.split("::")[0] not in TS_NAMESPACES or k in TS_REFUSED_OPS)
+    if bad:
+        raise ValueError(f"{path}: refused: the TorchScript graph calls {', '.join(bad[:3])}"
+                         f"{', ...' if len(bad) > 3 else ''} (only {'/'.join(TS_NAMESPACES)} operators "
+                         "that stay inside the process are run)")
+    return module.eval(), meta, hw
 
 
 def onnx_session(path: str | os.PathLike, threads: int | None = None, device: str = "cpu"):
@@ -218,17 +280,26 @@ def verify_export(
     }
 
 
-def model_fingerprint(model: nn.Module, *extra: object) -> str:
-    """A hash of the model's name, options, meta and weights (for cache file names)."""
+def weights_digest(model: nn.Module) -> str:
+    """SHA-256 of the network's name, options, meta and weights (names, dtypes, shapes, bytes):
+    the same for the same weights whatever file or PyTorch version they came from."""
     h = hashlib.sha256()
     h.update(json.dumps([getattr(model, "rgb2depth_name", type(model).__name__),
-                         getattr(model, "rgb2depth_options", {}), model.meta.to_dict(),
-                         torch.__version__, [str(e) for e in extra]], sort_keys=True, default=str).encode())
+                         getattr(model, "rgb2depth_options", {}), model.meta.to_dict()],
+                        sort_keys=True, default=str).encode())
     for k, v in model.state_dict().items():
         h.update(k.encode())
         t = v.detach().cpu().contiguous()
         h.update(str(t.dtype).encode() + str(tuple(t.shape)).encode())
         h.update(np.ascontiguousarray(t.reshape(-1).view(torch.uint8).numpy()).tobytes())
+    return h.hexdigest()
+
+
+def model_fingerprint(model: nn.Module, *extra: object) -> str:
+    """A hash of :func:`weights_digest`, the PyTorch version (its exporter makes the graph) and
+    ``extra`` (for cache file names)."""
+    h = hashlib.sha256()
+    h.update(json.dumps([weights_digest(model), torch.__version__, [str(e) for e in extra]]).encode())
     return h.hexdigest()[:20]
 
 

@@ -18,7 +18,7 @@ mismatched with the weights):
    ``meta.input_size``. ``keep_aspect=False`` always uses ``meta.input_size``;
 3. resize with OpenCV: ``INTER_AREA`` (pixel-area averaging) when shrinking, ``INTER_LINEAR``
    (bilinear) when enlarging; scale to [0, 1] float32 (the network normalises inside);
-4. run the network (PyTorch, or ONNX Runtime with ``backend="onnxruntime"``);
+4. run the network (PyTorch, or ONNX Runtime with ``backend="onnxruntime"``; see *Precision*);
 5. convert the output to metres (``models.to_metres`` with ``meta``) and resize it back to the
    input's resolution with bilinear interpolation (``cv2.INTER_LINEAR``, pixel centres aligned,
    i.e. ``align_corners=False``);
@@ -26,39 +26,53 @@ mismatched with the weights):
    :func:`rgb2depth.models.camera_scale`), scale it to the photo's camera: the focal length
    given as ``focal=`` (pixels), else the EXIF focal length, else the canonical camera is assumed.
 
-The PyTorch backend folds BatchNorm into the preceding convolutions (``model.fuse()`` when the
-model provides it, otherwise :func:`fold_batchnorm`) and runs in channels-last memory format;
+**Backends** (:mod:`rgb2depth.inference.runners`). The PyTorch backend folds BatchNorm into
+the preceding convolutions (``model.fuse()`` when the model provides it, otherwise
+:func:`~rgb2depth.inference.runners.fold_batchnorm`) and runs in channels-last memory format;
 the fold is checked numerically against the unfolded network at load time. The ONNX Runtime
 backend exports the network once per input size to a cached file
-(:func:`rgb2depth.export.formats.cached_onnx`) and runs it with all graph optimisations.
+(:func:`rgb2depth.export.formats.cached_onnx`) and runs it with all graph optimisations. An
+``.onnx`` model file runs with ONNX Runtime and a TorchScript file written by ``rgb2depth export``
+with PyTorch, each at the one input size it was exported for; ``backend=None`` (the default)
+picks ONNX Runtime for an ``.onnx`` file and PyTorch otherwise.
+
+**Precision.** ``precision="float32"`` (default); ``"int8"``: ONNX Runtime runs a statically
+quantised copy of the network (:mod:`rgb2depth.export.quantize`), made once per input size
+from a calibration record and cached -- the default model ships its record; for another model
+pass ``calibration=`` a folder of real images like the ones it will see, or load an int8 ``.onnx``
+file written by ``rgb2depth export --int8``. ``"bf16"``: the PyTorch backend under bfloat16
+autocast, only on CPUs with native bfloat16 arithmetic (AVX512-BF16 / AMX). Speed and accuracy
+of each are measured in ``docs/results/int8.md``.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import os
-import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from rgb2depth.inference.imageio import ImageReadError, exif_focal_px, to_rgb_array
+from rgb2depth.inference.resolve import (
+    ModelLoadError,
+    ResolvedModel,
+    default_weights_path,
+    resolve_model,
+)
+from rgb2depth.inference.runners import (
+    OnnxRunner,
+    TorchRunner,
+    bf16_supported,
+    fold_batchnorm,
+    output_to_metres,
+)
 
 BACKENDS = ("torch", "onnxruntime")
+PRECISIONS = ("float32", "bf16", "int8")
 #: Network input sides are rounded to this multiple when the aspect ratio is kept.
 SIZE_MULTIPLE = 16
-
-
-class ModelLoadError(RuntimeError):
-    """A model could not be loaded; the message is one line saying which and why."""
-
-
-def default_weights_path() -> Path:
-    from rgb2depth.paths import WEIGHTS_DIR
-
-    return WEIGHTS_DIR / "default.pt"
 
 
 def resize_rgb(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -73,6 +87,19 @@ def resize_rgb(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
     return out[..., None] if out.ndim == 2 else out
 
 
+def prepare_input(rgb: np.ndarray, hw: tuple[int, int], in_channels: int) -> np.ndarray:
+    """The network input (HxWxC uint8) for HxWx3 RGB: :func:`resize_rgb` to ``hw``, converted to
+    gray for a one-channel network."""
+    x = resize_rgb(rgb, *hw)
+    if in_channels == 1:
+        import cv2
+
+        x = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)[..., None]
+    elif in_channels != 3:
+        raise ValueError(f"model expects {in_channels} input channels; only 1 or 3 are supported")
+    return x
+
+
 def upsample_depth(depth: np.ndarray, height: int, width: int) -> np.ndarray:
     """Bilinear resize of an HxW float32 depth map (``cv2.INTER_LINEAR``, half-pixel centres)."""
     import cv2
@@ -82,166 +109,17 @@ def upsample_depth(depth: np.ndarray, height: int, width: int) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(depth, dtype=np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def output_to_metres(y, meta):
-    """``models.to_metres`` after clamping to the kind's valid range.
-
-    ``normalized`` outputs are clipped to [0, 1] (depth / max_depth; a linear head can leave it)
-    and ``metres`` outputs to >= 0, so a prediction is never a negative depth.
-    """
-    from rgb2depth.models.base import to_metres
-
-    if meta.output == "normalized":
-        y = y.clamp(0.0, 1.0)
-    elif meta.output == "metres":
-        y = y.clamp_min(0.0)
-    return to_metres(y, meta)
-
-
-def fold_batchnorm(model):
-    """Fold every ``BatchNorm2d`` that directly follows a ``Conv2d`` inside an ``nn.Sequential``.
-
-    Only Sequential containers are rewritten because only there is the data flow conv -> bn
-    known from the module structure. Uses ``torch.nn.utils.fusion.fuse_conv_bn_eval``. The model
-    must be in eval mode; it is modified in place and returned.
-    """
-    import torch.nn as nn
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    for mod in list(model.modules()):
-        if not isinstance(mod, nn.Sequential):
-            continue
-        keys = list(mod._modules.keys())
-        for a, b in zip(keys, keys[1:], strict=False):
-            conv, bn = mod._modules[a], mod._modules[b]
-            if (
-                isinstance(conv, nn.Conv2d)
-                and isinstance(bn, nn.BatchNorm2d)
-                and bn.track_running_stats
-                and bn.running_mean is not None
-                and conv.out_channels == bn.num_features
-            ):
-                mod._modules[a] = fuse_conv_bn_eval(conv, bn)
-                mod._modules[b] = nn.Identity()
-    return model
-
-
-class _TorchRunner:
-    """Runs a PyTorch model on uint8 NHWC batches; returns metres (N, 1, h, w) numpy."""
-
-    def __init__(self, model, device: str = "cpu", fuse: bool = True, threads: int | None = None) -> None:
-        import torch
-
-        if threads:
-            torch.set_num_threads(int(threads))
-        self.device = torch.device(device)
-        self.meta = model.meta
-        self.channels_last = self.device.type == "cpu" or self.device.type == "cuda"
-        model = model.eval().to(self.device)
-        if fuse:
-            model = self._fused(model)
-        if self.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        self.model = model
-
-    def _fused(self, model):
-        import torch
-
-        fused = copy.deepcopy(model)
-        try:
-            if callable(getattr(fused, "fuse", None)):
-                out = fused.fuse()
-                fused = out if isinstance(out, torch.nn.Module) else fused
-            else:
-                fused = fold_batchnorm(fused)
-            fused.eval()
-            h, w = self.meta.input_size
-            x = torch.rand(1, self.meta.in_channels, h, w, generator=torch.Generator().manual_seed(0)).to(self.device)
-            with torch.inference_mode():
-                a, b = model(x), fused(x)
-            tol = 1e-3 * (1.0 + float(a.abs().max()))
-            if a.shape == b.shape and float((a - b).abs().max()) <= tol:
-                return fused
-            warnings.warn("BatchNorm folding changed the output; running the unfolded model", stacklevel=3)
-        except Exception as e:  # noqa: BLE001 - folding is an optimisation; never fatal
-            warnings.warn(f"BatchNorm folding failed ({e}); running the unfolded model", stacklevel=3)
-        return model
-
-    def raw(self, x):
-        """The network's raw output for a float (N, C, H, W) tensor in [0, 1] (benchmarks)."""
-        import torch
-
-        with torch.inference_mode():
-            x = x.to(self.device)
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            return self.model(x)
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        import torch
-
-        if not batch.flags.writeable:  # torch.from_numpy warns on read-only arrays
-            batch = batch.copy()
-        with torch.inference_mode():
-            # uint8 NHWC -> NCHW view (channels_last strides), float in [0, 1]
-            x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2)
-            x = x.float().div_(255.0)
-            if not self.channels_last:
-                x = x.contiguous()
-            y = output_to_metres(self.model(x), self.meta)
-            return y.float().cpu().contiguous().numpy()
-
-
-class _OnnxRunner:
-    """Runs ONNX Runtime sessions (one per network input size) on uint8 NHWC batches."""
-
-    def __init__(self, model=None, onnx_path: Path | None = None, meta=None, threads: int | None = None,
-                 device: str = "cpu", fixed_hw: tuple[int, int] | None = None) -> None:
-        self.model = model  # torch model to export from (None when an .onnx file was given)
-        self.onnx_path = onnx_path
-        self.meta = model.meta if model is not None else meta
-        self.threads = threads
-        self.device = device
-        self.fixed_hw = fixed_hw
-        self.sessions: dict[tuple[int, int], object] = {}
-
-    def session(self, h: int, w: int):
-        from rgb2depth.export.formats import cached_onnx, onnx_session
-
-        s = self.sessions.get((h, w))
-        if s is None:
-            if self.model is not None:
-                path = cached_onnx(self.model, (h, w))
-            else:
-                if self.fixed_hw is not None and (h, w) != self.fixed_hw:
-                    raise ValueError(f"{self.onnx_path}: exported for {self.fixed_hw}, asked to run {h}x{w}")
-                path = self.onnx_path
-            s = onnx_session(path, threads=self.threads, device=self.device)
-            self.sessions[(h, w)] = s
-        return s
-
-    def raw(self, x):
-        """The network's raw output for a float (N, C, H, W) tensor in [0, 1] (benchmarks)."""
-        sess = self.session(int(x.shape[2]), int(x.shape[3]))
-        return sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        import torch
-
-        n, h, w, c = batch.shape
-        sess = self.session(h, w)
-        x = np.empty((n, c, h, w), dtype=np.float32)
-        np.multiply(batch.transpose(0, 3, 1, 2), np.float32(1.0 / 255.0), out=x)
-        y = sess.run(None, {sess.get_inputs()[0].name: x})[0]
-        return output_to_metres(torch.from_numpy(y), self.meta).numpy()
-
-
 class DepthPredictor:
     """A loaded depth network with its preprocessing; see the module docstring.
 
-    Attributes: ``meta`` (:class:`~rgb2depth.models.base.ModelMeta`), ``backend``, ``name``,
-    ``untrained`` (True for a registry name built with random weights), ``model`` (the PyTorch
-    module as loaded, unfused; None for an ``.onnx`` file), ``max_pixels`` (input pixel limit,
-    None = :func:`~rgb2depth.inference.imageio.max_pixels_default`).
+    Attributes: ``meta`` (:class:`~rgb2depth.models.base.ModelMeta`), ``backend``,
+    ``precision``, ``name``, ``untrained`` (True for a registry name built with random
+    weights), ``model`` (the PyTorch module as loaded, unfused; None for an ``.onnx`` or
+    TorchScript file), ``fixed_hw`` (the input size of an exported file), ``max_pixels`` (input
+    pixel limit, None = :func:`~rgb2depth.inference.imageio.max_pixels_default`).
+
+    ``calibration``: a :class:`rgb2depth.export.quantize.Calibration` for
+    ``precision="int8"`` with a PyTorch ``model``.
     """
 
     def __init__(
@@ -257,10 +135,16 @@ class DepthPredictor:
         fuse: bool = True,
         keep_aspect: bool = True,
         max_pixels: int | None = None,
+        torchscript_path: str | os.PathLike | None = None,
+        precision: str = "float32",
+        calibration=None,
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
         self.backend = backend
+        self.precision = precision
         self.device = device
         self.name = name
         self.untrained = untrained
@@ -274,22 +158,34 @@ class DepthPredictor:
                 raise ValueError(f"{onnx_path}: an ONNX file needs backend='onnxruntime'")
             self.meta, self.fixed_hw = read_onnx_meta(onnx_path)
             self.model = None
-            self._run = _OnnxRunner(onnx_path=Path(onnx_path), meta=self.meta, threads=threads,
+            self._run = OnnxRunner(onnx_path=Path(onnx_path), meta=self.meta, threads=threads,
                                     device=device, fixed_hw=self.fixed_hw)
+        elif torchscript_path is not None:
+            from rgb2depth.export.formats import load_torchscript
+
+            if backend != "torch":
+                raise ValueError(f"{torchscript_path}: a TorchScript file needs backend='torch'")
+            module, self.meta, self.fixed_hw = load_torchscript(torchscript_path)
+            self.model = None
+            self._run = TorchRunner(module, device=device, fuse=False, threads=threads, meta=self.meta,
+                                     bf16=precision == "bf16")
         else:
             if model is None:
-                raise ValueError("DepthPredictor needs a model or an onnx_path")
+                raise ValueError("DepthPredictor needs a model, an onnx_path or a torchscript_path")
             self.model = model.eval()
             self.meta = model.meta
             if backend == "torch":
-                self._run = _TorchRunner(model, device=device, fuse=fuse, threads=threads)
+                self._run = TorchRunner(model, device=device, fuse=fuse, threads=threads,
+                                         bf16=precision == "bf16")
             else:
-                self._run = _OnnxRunner(model=model, threads=threads, device=device)
+                self._run = OnnxRunner(model=model, threads=threads, device=device,
+                                        calibration=calibration if precision == "int8" else None)
 
     def __repr__(self) -> str:
         h, w = self.meta.input_size
         tag = ", untrained" if self.untrained else ""
-        return f"DepthPredictor({self.name!r}, backend={self.backend!r}, input {h}x{w}, output {self.meta.output}{tag})"
+        return (f"DepthPredictor({self.name!r}, backend={self.backend!r}, precision={self.precision!r}, "
+                f"input {h}x{w}, output {self.meta.output}{tag})")
 
     # -- sizes -----------------------------------------------------------------------------
     def network_size(self, height: int, width: int) -> tuple[int, int]:
@@ -308,14 +204,7 @@ class DepthPredictor:
 
     # -- prediction ------------------------------------------------------------------------
     def _prepare(self, rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-        x = resize_rgb(rgb, *hw)
-        if self.meta.in_channels == 1:
-            import cv2
-
-            x = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)[..., None]
-        elif self.meta.in_channels != 3:
-            raise ValueError(f"model expects {self.meta.in_channels} input channels; only 1 or 3 are supported")
-        return x
+        return prepare_input(rgb, hw, self.meta.in_channels)
 
     def _postprocess(self, out: np.ndarray, height: int, width: int, name: str) -> np.ndarray:
         if not np.isfinite(out).all():
@@ -447,49 +336,38 @@ def _name_of(image) -> str:
     return str(image) if isinstance(image, (str, os.PathLike)) else f"<{type(image).__name__}>"
 
 
-def _resolve(name_or_path: str | os.PathLike):
-    """-> (torch model or None, onnx path or None, display name, untrained flag)."""
-    from rgb2depth import models
-    from rgb2depth.models.io import load_model
+def _onnx_precision(path: Path) -> str:
+    from rgb2depth.export.formats import read_onnx_props
+    from rgb2depth.export.quantize import PRECISION_KEY
 
-    text = str(name_or_path)
-    if text == "default":
-        path = default_weights_path()
-        if not path.is_file():
-            raise ModelLoadError(
-                f"the default weights are not present ({path} does not exist): this installation "
-                "has no trained default model yet; pass a model file (--model PATH) instead"
-            )
-        return load_model(path), None, "default", False
-    path = Path(text).expanduser()
-    if path.is_file():
-        if path.suffix.lower() == ".onnx":
-            return None, path, path.name, False
-        try:
-            return load_model(path), None, path.name, False
-        except (ValueError, KeyError, RuntimeError) as e:
-            raise ModelLoadError(str(e).splitlines()[0]) from None
-    if text in models.names():
-        warnings.warn(
-            f"model {text!r} is built with random weights (untrained): its depth is meaningless; "
-            "use it only to test plumbing or speed",
-            UserWarning,
-            stacklevel=3,
-        )
-        return models.create(text), None, text, True
-    if path.suffix or os.sep in text:
-        raise ModelLoadError(f"{text}: no such model file")
-    raise ModelLoadError(
-        f"{text!r} is neither 'default', a model file, nor a registered model "
-        f"(known: {', '.join(models.names()) or 'none'})"
-    )
+    return read_onnx_props(path).get(PRECISION_KEY, "float32")
+
+
+def _int8_calibration(r: ResolvedModel, calibration):
+    """The calibration record for an int8 run of a PyTorch model (see :func:`load`)."""
+    from rgb2depth.export import calibration as c
+    from rgb2depth.export.quantize import calibration_for
+
+    if isinstance(calibration, c.Calibration):
+        c.check_calibration(calibration, r.model, "calibration=")
+        return calibration
+    if calibration is not None:
+        images, _ = c.calibration_images(calibration, c.DEFAULT_COUNT)
+        return calibration_for(r.model, images)
+    if r.is_default:
+        return c.default_calibration(r.model)
+    raise c.CalibrationError(
+        f"{r.name}: int8 needs calibration images: pass calibration=DIR (predict --int8 --calibrate DIR), "
+        "a folder of real images like the ones to predict, or load an int8 .onnx from rgb2depth export --int8")
 
 
 def load(
     name_or_path: str | os.PathLike = "default",
     device: str = "cpu",
-    backend: str = "torch",
+    backend: str | None = None,
     *,
+    precision: str = "float32",
+    calibration=None,
     threads: int | None = None,
     fuse: bool = True,
     keep_aspect: bool = True,
@@ -499,34 +377,75 @@ def load(
 
     ``name_or_path``: ``"default"`` (the weights shipped in ``rgb2depth/weights/default.pt``),
     a model file or training checkpoint (:func:`rgb2depth.models.io.load_model`), an ``.onnx``
-    file exported by rgb2depth (ONNX Runtime backend only), or a registry name (random weights;
-    a warning says it is untrained). ``backend``: ``"torch"`` or ``"onnxruntime"``.
+    or TorchScript file written by ``rgb2depth export``, or a registry name (random weights; a
+    warning says it is untrained); see :func:`rgb2depth.inference.resolve.resolve_model`.
+    ``backend``: ``"torch"``, ``"onnxruntime"`` or None (ONNX Runtime for an ``.onnx`` file and
+    for ``precision="int8"``, else PyTorch). ``precision``: ``"float32"``, ``"int8"`` or
+    ``"bf16"`` (see the module docstring); ``calibration``: for int8, a folder of calibration
+    images or a :class:`rgb2depth.export.quantize.Calibration` (the default model needs none).
     ``threads``: intra-op threads (default: the library's choice). Raises
     :class:`ModelLoadError` with a one-line reason.
     """
-    if backend not in BACKENDS:
+    from rgb2depth.export.calibration import CalibrationError
+
+    if backend is not None and backend not in BACKENDS:
         raise ModelLoadError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    if precision not in PRECISIONS:
+        raise ModelLoadError(f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
     from rgb2depth.devices import check_device
 
     try:
         device = check_device(device)
     except ValueError as e:
         raise ModelLoadError(str(e).replace("--device ", "device ")) from None
-    model, onnx_path, name, untrained = _resolve(name_or_path)
-    if onnx_path is not None and backend != "onnxruntime":
-        raise ModelLoadError(f"{onnx_path}: an ONNX file runs with backend 'onnxruntime' only")
-    return DepthPredictor(
-        model,
-        backend=backend,
-        device=device,
-        name=name,
-        untrained=untrained,
-        onnx_path=onnx_path,
-        threads=threads,
-        fuse=fuse,
-        keep_aspect=keep_aspect,
-        max_pixels=max_pixels,
-    )
+    r = resolve_model(name_or_path)
+    if backend is None:
+        backend = "onnxruntime" if r.kind == "onnx" or precision == "int8" else "torch"
+    if r.kind == "onnx" and backend != "onnxruntime":
+        raise ModelLoadError(f"{r.onnx_path}: an ONNX file runs with backend 'onnxruntime' only")
+    if r.kind == "torchscript" and backend != "torch":
+        raise ModelLoadError(f"{r.torchscript_path}: a TorchScript file runs with backend 'torch' only")
+    if precision == "int8" and backend != "onnxruntime":
+        raise ModelLoadError("precision 'int8' runs with backend 'onnxruntime' only")
+    if calibration is not None and precision != "int8":
+        raise ModelLoadError("calibration images are for precision 'int8' only")
+    if precision == "bf16" and backend != "torch":
+        raise ModelLoadError("precision 'bf16' runs with backend 'torch' only")
+    if precision == "bf16" and device == "cpu" and not bf16_supported():
+        raise ModelLoadError("precision 'bf16': this CPU has no native bfloat16 arithmetic "
+                             "(AVX512-BF16 or AMX), where it is slower than float32; use float32")
+    cal = None
+    try:
+        if r.kind == "onnx":
+            stored = _onnx_precision(r.onnx_path)
+            if precision == "int8" and stored != "int8":
+                raise ModelLoadError(f"{r.onnx_path}: a {stored} ONNX file; write an int8 one with "
+                                     "rgb2depth export --int8 --calibrate DIR, or load the model file")
+            precision = stored
+        elif precision == "int8":
+            cal = _int8_calibration(r, calibration)
+        predictor = DepthPredictor(
+            r.model,
+            backend=backend,
+            device=device,
+            name=r.name,
+            untrained=r.untrained,
+            onnx_path=r.onnx_path,
+            torchscript_path=r.torchscript_path,
+            threads=threads,
+            fuse=fuse,
+            keep_aspect=keep_aspect,
+            max_pixels=max_pixels,
+            precision=precision,
+            calibration=cal,
+        )
+        if cal is not None:  # make (or find) the int8 file for the model's own input size now
+            predictor._run.session(*predictor.network_size(*predictor.meta.input_size))
+    except (CalibrationError, ValueError) as e:
+        raise ModelLoadError(str(e).splitlines()[0]) from None
+    return predictor
 
 
-__all__ = ["DepthPredictor", "ImageReadError", "ModelLoadError", "load", "resize_rgb", "upsample_depth"]
+__all__ = ["BACKENDS", "PRECISIONS", "DepthPredictor", "ImageReadError", "ModelLoadError", "bf16_supported",
+           "default_weights_path", "fold_batchnorm", "load", "output_to_metres", "prepare_input", "resize_rgb",
+           "upsample_depth"]

@@ -22,7 +22,8 @@ def _err(msg: str) -> None:
     tqdm.write(f"error: {msg}", file=sys.stderr)
 
 
-def _load_predictor(model: str, backend: str, device: str, threads: int, max_pixels: int | None = None):
+def _load_predictor(model: str, backend: str | None, device: str, threads: int, max_pixels: int | None = None,
+                    precision: str = "float32", calibrate: Path | None = None):
     """Load the model or exit with code 2 and a one-line message; untrained -> a warning line."""
     from rgb2depth.devices import check_device
     from rgb2depth.inference.api import ModelLoadError, load
@@ -31,7 +32,8 @@ def _load_predictor(model: str, backend: str, device: str, threads: int, max_pix
         warnings.simplefilter("always")
         try:
             device = check_device(device)
-            pred = load(model, device=device, backend=backend, threads=threads or None, max_pixels=max_pixels)
+            pred = load(model, device=device, backend=backend, threads=threads or None, max_pixels=max_pixels,
+                        precision=precision, calibration=calibrate)
         except (ModelLoadError, FileNotFoundError, ValueError) as e:
             typer.echo(f"error: {str(e).splitlines()[0]}", err=True)
             raise typer.Exit(2) from None
@@ -80,7 +82,7 @@ def _collect(inputs: list[str]) -> tuple[list[tuple[str, Path, str]], list[str]]
 def predict(
     inputs: list[str] = typer.Argument(None, help="Images, folders (searched recursively for images) and videos (mp4/avi/...).", show_default=False),
     output: Path = typer.Option(..., "--output", "-o", help="Output folder (created if needed)."),
-    model: str = typer.Option("default", "--model", "-m", help="'default' (the shipped weights), a model file/checkpoint, an exported .onnx (with --backend onnxruntime), or a registry name (untrained)."),
+    model: str = typer.Option("default", "--model", "-m", help="'default' (the shipped weights), a model file/checkpoint, a file written by rgb2depth export (.onnx, float32 or int8; TorchScript), or a registry name (untrained)."),
     save: str = typer.Option(None, "--save", help="Comma-separated outputs: npy (float32 metres), png16 (uint16 millimetres), color (colour-mapped PNG), ply (coloured point cloud). Default for images: npy,png16,color. For videos the depth video is always written; per-frame files only when --save is given."),
     cmap: str = typer.Option("turbo", "--cmap", help="Matplotlib colormap for the colour images and depth videos."),
     colorbar: bool = typer.Option(False, "--colorbar/--no-colorbar", help="Append a colour bar with depth in metres."),
@@ -88,7 +90,10 @@ def predict(
     focal: float = typer.Option(None, "--focal", help="Horizontal focal length in pixels at the input's resolution, for models that predict depth for a canonical camera (the default model). Default: the EXIF focal length when present, else the model's canonical camera (see its model card).", show_default=False),
     camera: int = typer.Option(None, "--camera", help="Record depth from camera N (OpenCV index) until Ctrl-C or --max-frames."),
     smooth: float = typer.Option(0.0, "--smooth", help="Temporal smoothing for videos/cameras: depth\\[t] = a*depth\\[t-1] + (1-a)*prediction\\[t], a in \\[0,1); 0 = off."),
-    backend: str = typer.Option("torch", "--backend", help="torch or onnxruntime (exported once per input size to a cached ONNX file)."),
+    backend: str = typer.Option(None, "--backend", help="torch or onnxruntime (exported once per input size to a cached ONNX file). Default: onnxruntime for an .onnx model and for --int8, else torch.", show_default=False),
+    precision: str = typer.Option("float32", "--precision", help="float32, int8 (ONNX Runtime, statically quantised; see --calibrate) or bf16 (PyTorch, CPUs with native bfloat16 only)."),
+    int8: bool = typer.Option(False, "--int8", help="Same as --precision int8: the int8 model (made once per input size and cached; the default model ships its calibration)."),
+    calibrate: Path = typer.Option(None, "--calibrate", help="With --int8 for a model other than the default: a folder of real images like the ones to predict, to calibrate on (once; cached).", show_default=False),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     max_pixels: int = typer.Option(None, "--max-pixels", help=f"Refuse images with more pixels than this (decompression-bomb guard; default {DEFAULT_MAX_PIXELS:,} or RGB2DEPTH_MAX_PIXELS). Images need sides >= {MIN_SIDE} px.", show_default=False),
     max_frames: int = typer.Option(0, "--max-frames", help="Stop videos/cameras after this many frames (0 = all)."),
@@ -141,7 +146,10 @@ def predict(
         typer.echo(f"{failed} input(s) failed, nothing to predict", err=True)
         raise typer.Exit(1)
 
-    pred = _load_predictor(model, backend, device, threads, max_pixels)
+    if int8 and precision not in ("float32", "int8"):
+        typer.echo(f"error: --int8 and --precision {precision} contradict each other", err=True)
+        raise typer.Exit(2)
+    pred = _load_predictor(model, backend, device, threads, max_pixels, "int8" if int8 else precision, calibrate)
     show = None if progress else False
     t0 = time.perf_counter()
     images = [j for j in jobs if j[0] == "image"]
@@ -179,7 +187,9 @@ def predict(
 def benchmark(
     model: str = typer.Option("default", "--model", "-m", help="'default', a model file, a registry name (random weights are fine for timing), or an .onnx file."),
     size: str = typer.Option(None, "--size", help="Input H x W, e.g. 240x320 (default: the model's input size)."),
-    backend: str = typer.Option("torch", "--backend", help="torch or onnxruntime."),
+    backend: str = typer.Option(None, "--backend", help="torch or onnxruntime (default: onnxruntime for an .onnx model and int8, else torch).", show_default=False),
+    precision: str = typer.Option("float32", "--precision", help="float32, int8 or bf16 (see predict)."),
+    calibrate: Path = typer.Option(None, "--calibrate", help="With --precision int8 for a model other than the default: calibration images.", show_default=False),
     batch: int = typer.Option(1, "--batch", help="Images per forward pass."),
     warmup: int = typer.Option(100, "--warmup", help="Untimed warm-up iterations (paper 000: 100)."),
     iters: int = typer.Option(50, "--iters", help="Timed iterations (paper 000: 10; more gives a stabler median)."),
@@ -199,7 +209,7 @@ def benchmark(
     if batch < 1 or iters < 1 or warmup < 0:
         typer.echo("error: --batch and --iters must be >= 1, --warmup >= 0", err=True)
         raise typer.Exit(2)
-    pred = _load_predictor(model, backend, device, threads)
+    pred = _load_predictor(model, backend, device, threads, precision=precision, calibrate=calibrate)
     try:
         h, w = parse_size(size) if size else tuple(pred.meta.input_size)
     except ValueError as e:
@@ -218,7 +228,7 @@ def benchmark(
     params = count_parameters(pred.model) if pred.model is not None else None
     macs = count_macs(pred.model, h, w) if pred.model is not None else None
     fps = batch * 1000.0 / res["median_ms"]
-    typer.echo(f"model      {pred.name} ({pred.backend}, {torch.get_num_threads()} torch threads)")
+    typer.echo(f"model      {pred.name} ({pred.backend}, {pred.precision}, {torch.get_num_threads()} torch threads)")
     typer.echo(f"input      {batch} x {c} x {h} x {w}")
     typer.echo(f"protocol   {warmup} warm-up + {iters} timed iterations, fresh random input each (paper 000 Sec. 4.2.2)")
     typer.echo(f"median     {res['median_ms']:.2f} ms per batch")

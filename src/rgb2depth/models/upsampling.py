@@ -23,12 +23,18 @@ run time (differentiably, so training gives the same gradients). ``impl`` choose
   instead of 25, but one operator: what training, autograd and ONNX export use by default.
 - ``"split"``: the literal Fig. 3 formulation, four convolutions with 3x3, 3x2, 2x3 and 2x2
   kernels (25 taps), interleaved.
-- ``"auto"`` (default): ``"fused"`` for training, autograd, tracing/export and non-CPU devices;
+- ``"auto"`` (default): ``"fused"`` for training, autograd and non-CPU devices;
   for CPU inference (``torch.no_grad()``), the 25-tap phases written straight into the
   interleaved output: four oneDNN convolutions (``"split"``) on larger maps, and on small ones
   (at most :data:`GEMM_MAX_PIXELS` input pixels: FCRN's first two blocks, 8x10 and 16x20)
   four matrix products over a channels-last im2col, which beat oneDNN's convolutions there
   (``benchmarks/bench_models.py``).
+
+A traced eval-mode block (ONNX / TorchScript export) computes the fused 36-tap convolution with
+its output channels in ``pixel_shuffle`` order, then ``pixel_shuffle`` (ONNX ``DepthToSpace``)
+and a ``split`` of the G branches: two operators that ONNX Runtime runs on int8 data in a
+quantised graph, where the reshape/transpose chain of :func:`interleave` runs as slow
+7-dimensional transposes (``docs/results/int8.md``).
 
 In eval mode, BatchNorm is folded into the convolution (scale the filter, add a bias), and
 under ``torch.no_grad()`` the derived filters are cached until a parameter or buffer changes
@@ -253,7 +259,10 @@ def _building_graph() -> bool:
 
 def _inference_kind(impl: FastImpl, x: torch.Tensor) -> str:
     """How an eval-mode fast block computes its 5x5 convolutions on ``x`` (see the module doc):
-    "fused" or "split" (differentiable, traceable), "phases" or "gemm" (CPU inference)."""
+    "fused" or "split" (differentiable, traceable), "shuffle" (traced for export), "phases" or
+    "gemm" (CPU inference)."""
+    if impl != "split" and torch.jit.is_tracing():
+        return "shuffle"
     graph = _building_graph()
     if impl == "fused" or (impl == "auto" and (graph or x.device.type != "cpu")):
         return "fused"
@@ -269,6 +278,10 @@ def _arrange(kind: str, weights: list[torch.Tensor], biases: list[torch.Tensor |
     bias = None if biases[0] is None else torch.cat(biases)
     if kind == "fused":
         return fast_filters(weights), None if bias is None else bias.repeat(4)
+    if kind == "shuffle":  # output channel (phase, g, c) -> (g, c, phase), pixel_shuffle's order
+        bank = fast_filters(weights)
+        bank = bank.reshape(4, -1, *bank.shape[1:]).transpose(0, 1).reshape(bank.shape)
+        return bank, None if bias is None else bias.repeat(4).reshape(4, -1).t().reshape(-1)
     if kind == "split":
         return weights, biases
     return (phase_matrices if kind == "gemm" else phase_filters)(weights), bias
@@ -278,6 +291,9 @@ def _run(kind: str, x: torch.Tensor, filters, bias, groups: int) -> torch.Tensor
     """Apply what :func:`_arrange` built: (G, N, C, 2H, 2W)."""
     if kind == "fused":
         return interleave(F.conv2d(x, filters, bias, padding=1), groups)
+    if kind == "shuffle":  # a tuple of G (N, C, 2H, 2W) maps
+        y = F.pixel_shuffle(F.conv2d(x, filters, bias, padding=1), 2)
+        return torch.split(y, int(filters.shape[0]) // (4 * groups), dim=1)
     if kind == "split":
         return up_fast(x, filters, bias, "split")
     return up_phases(x, filters, bias, groups)

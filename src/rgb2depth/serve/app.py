@@ -137,7 +137,7 @@ def create_app(
     *,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
-    backend: str = "torch",
+    backend: str | None = None,
     threads: int | None = None,
     max_batch: int = DEFAULT_MAX_BATCH,
     warm_up: bool = True,

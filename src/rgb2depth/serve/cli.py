@@ -8,13 +8,13 @@ from rgb2depth.serve.service import DEFAULT_MAX_BATCH, DEFAULT_MAX_PIXELS, DEFAU
 
 
 def serve(
-    model: str = typer.Option("default", "--model", "-m", help="'default' (the shipped weights), a model file/checkpoint, an exported .onnx (with --backend onnxruntime), or a registry name (untrained)."),
+    model: str = typer.Option("default", "--model", "-m", help="'default' (the shipped weights), a model file/checkpoint, a file written by rgb2depth export (.onnx, TorchScript), or a registry name (untrained)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface; the API has no authentication)."),
     port: int = typer.Option(7860, "--port", "-p", help="TCP port."),
     max_upload_mb: float = typer.Option(DEFAULT_MAX_UPLOAD_BYTES / 2**20, "--max-upload-mb", help="Refuse request bodies above this many MiB (HTTP 413)."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", help="Refuse images with more pixels than this (HTTP 400; decompression-bomb guard)."),
     max_batch: int = typer.Option(DEFAULT_MAX_BATCH, "--max-batch", help="Most images the network runs at once: requests arriving together share a forward pass (1 = one at a time)."),
-    backend: str = typer.Option("torch", "--backend", help="torch or onnxruntime."),
+    backend: str = typer.Option(None, "--backend", help="torch or onnxruntime (default: onnxruntime for an .onnx model, else torch).", show_default=False),
     threads: int = typer.Option(0, "--threads", help="Intra-op threads of the network (0 = the library default)."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: critical, error, warning, info, debug."),
 ) -> None:
