@@ -101,7 +101,7 @@ def test_export_errors(tmp_path, model_file):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x00" * 64)
     cases = [
-        (["--model", onnx, "-o", tmp_path / "x.onnx"], f"error: {onnx}: already an ONNX file; give a model file or name"),
+        (["--model", onnx, "-o", tmp_path / "x.onnx"], f"error: {onnx}: already an exported file; give a model file or name"),
         (["--model", bad, "-o", tmp_path / "x.onnx"], f"error: {bad}: not a readable model file ("),
         (["--model", tmp_path / "nope.pt", "-o", tmp_path / "x.onnx"], f"error: {tmp_path / 'nope.pt'}: no such model file"),
         (["--model", "no_such_net", "-o", tmp_path / "x.onnx"], "error: 'no_such_net' is neither 'default', a model file, nor a registered model"),
