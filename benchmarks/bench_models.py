@@ -9,11 +9,19 @@ Also measured, in one run with interleaved iterations so machine noise hits both
 FCRN ResNet-50 UpProj at 228x304 with the naive up-projection (unpool + 5x5 convolutions,
 paper 003 Fig. 2c) against the fast one (Fig. 2d / 3), and their whole-model ratio.
 
+``--precision MODELS``: each model (registry name at its paper's size, ``default`` or a model
+file) run as PyTorch float32, ONNX Runtime float32, ONNX Runtime int8 (calibrated on the TUM
+fr1/rpy frames, or ``--calibrate DIR``; the default model uses its shipped record) and PyTorch
+bfloat16 where the CPU has it, timed interleaved in one run (wall median and min, CPU time per
+call, speed-ups, GMAC/s); trained models (``default``, files) also get the NYU sample's AbsRel
+and delta1 per way and their change from float32.
+
 Usage::
 
     .venv/bin/python benchmarks/bench_models.py                       # all models
     .venv/bin/python benchmarks/bench_models.py --models fcrn,unet_realtime --channels-last --onnx
     .venv/bin/python benchmarks/bench_models.py --models none --ratio-only
+    .venv/bin/python benchmarks/bench_models.py --models none --no-ratio --precision fcrn,default
 
 The machine is shared: numbers vary between runs; compare rows of one run, not across runs.
 """
@@ -29,6 +37,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from precision_common import calibration_folder, precision_table, predictors
 from rgb2depth.models import create, names
 
 
@@ -82,6 +91,27 @@ def fmt(ts: list[float]) -> tuple[str, str]:
     return f"{statistics.median(ts):.1f}", f"{min(ts):.1f}"
 
 
+def precision_section(model: str, args) -> list[str]:
+    """The network of ``model`` at its input size, float32 vs int8 vs bf16 (precision_common)."""
+    import os
+
+    from rgb2depth.inference.profiling import count_macs
+
+    preds = predictors(model, args.threads, args.calibrate or calibration_folder())
+    first = next(iter(preds.values()))
+    h, w = first.meta.input_size
+    x = torch.rand(1, first.meta.in_channels, h, w, generator=torch.Generator().manual_seed(0))
+    fns = {k: (lambda p=p: p._run.raw(x)) for k, p in preds.items()}
+    macs = count_macs(first.model, h, w)
+    trained = model not in names()
+    load0 = os.getloadavg()[0]
+    table = precision_table(model, preds, fns, args.warmup, args.iters, macs=macs, accuracy=trained)
+    return ["", f"## {model}: float32 vs int8 vs bf16", "",
+            f"Network alone at {h}x{w}, batch 1, {args.threads} threads, {macs / 1e9:.2f} GMAC; "
+            f"{args.warmup} warm-up + {args.iters} timed rounds, interleaved; load average "
+            f"{load0:.2f} before, {os.getloadavg()[0]:.2f} after.", "", *table]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="all", help="comma-separated registry names, 'all' or 'none'")
@@ -91,6 +121,8 @@ def main() -> None:
     ap.add_argument("--channels-last", action="store_true", help="channels_last model and input")
     ap.add_argument("--onnx", action="store_true", help="also time ONNX Runtime (CPU provider)")
     ap.add_argument("--no-ratio", action="store_true", help="skip the FCRN fast/naive comparison")
+    ap.add_argument("--precision", default="", help="comma-separated models: float32 vs int8 vs bf16 (see above)")
+    ap.add_argument("--calibrate", type=Path, default=None, help="int8 calibration images (default: TUM fr1/rpy frames)")
     ap.add_argument("--out", type=Path, help="also write the Markdown to this file")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -151,6 +183,10 @@ def main() -> None:
                 ts = time_fn(lambda: model(x), args.warmup, args.iters)
             lines += ["", row(["unet_realtime 240x320 channels_last", "", "", *fmt(ts)])]
             print(lines[-1], flush=True)
+    for model in filter(None, args.precision.split(",")):
+        section = precision_section(model, args)
+        print("\n".join(section), flush=True)
+        lines += section
     if args.out:
         args.out.write_text("\n".join(lines) + "\n")
 

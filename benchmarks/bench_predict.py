@@ -17,6 +17,13 @@
    memory of the process sampled from /proc every 0.2 s; reports RSS after 10 %, 50 % and 100 %
    of the run and the growth over the second half.
 
+4. With ``--precision``: end-to-end ``predict`` of one 640x480 JPEG (a TUM fr1/rpy frame, else
+   the synthetic photo enlarged) as PyTorch float32, ONNX Runtime float32, ONNX Runtime int8 and
+   PyTorch bfloat16 (where the CPU has it), interleaved in one run, then the network alone the
+   same way, and the NYU sample's AbsRel / delta1 per way (``precision_common.py``).
+
+    .venv/bin/python benchmarks/bench_predict.py --skip-memory --skip-speed --precision
+
 The model is the shipped default when present, else a randomly initialised ``unet_realtime``
 (the default model's architecture; speed and memory do not depend on the weights).
 """
@@ -32,6 +39,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from precision_common import calibration_folder, precision_table, predictors
 
 
 def model_path(tmp: Path, model: str | None) -> str:
@@ -196,6 +205,36 @@ def memory_folder(model: str, tmp: Path, n: int) -> dict:
     }
 
 
+def precision_sections(model: str, args, tmp: Path) -> list[str]:
+    """End to end and network alone, float32 vs int8 vs bf16, with NYU accuracy (item 4)."""
+    import cv2
+    import torch
+    from PIL import Image
+
+    frames = calibration_folder()
+    img = tmp / "frame_480x640.jpg"
+    if frames is not None:
+        img.write_bytes(sorted(frames.glob("*.jpg"))[len(list(frames.glob("*.jpg"))) // 2].read_bytes())
+    else:
+        Image.fromarray(cv2.resize(photo(240, 320), (640, 480))).save(img, quality=90)
+    preds = predictors(model, args.threads, frames)
+    first = next(iter(preds.values()))
+    nh, nw = first.network_size(480, 640)
+    x = torch.rand(1, first.meta.in_channels, nh, nw, generator=torch.Generator().manual_seed(0))
+    load0 = os.getloadavg()[0]
+    e2e = precision_table(model, preds, {k: (lambda p=p: p.predict(img)) for k, p in preds.items()},
+                          args.warmup, args.iters, accuracy=True)
+    net = precision_table(model, preds, {k: (lambda p=p: p._run.raw(x)) for k, p in preds.items()},
+                          args.warmup, args.iters)
+    return [
+        "", f"## float32 vs int8 vs bf16: predict() of {img.name} ({'a TUM fr1/rpy frame' if frames else 'synthetic'}) "
+        f"-> depth at 480x640, network at {nh}x{nw}, {args.threads} threads", "",
+        f"{args.warmup} warm-up + {args.iters} timed rounds, interleaved; load average {load0:.2f} before, "
+        f"{os.getloadavg()[0]:.2f} after. NYU: the 10-image sample, NYU protocol (Eigen crop), change from torch float32.",
+        "", *e2e, "", "Network alone (the same rounds, random input at the network size):", "", *net,
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="model name/path (default: shipped default, else random unet_realtime)")
@@ -204,6 +243,8 @@ def main() -> None:
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--folder-images", type=int, default=1000)
+    ap.add_argument("--precision", action="store_true", help="float32 vs int8 vs bf16 in one run (item 4)")
+    ap.add_argument("--threads", type=int, default=2, help="intra-op threads for --precision")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as d:
@@ -234,6 +275,8 @@ def main() -> None:
             for r in speed(model, args.warmup, args.iters, tmp):
                 print(f"| {r['backend']} | {r['network_hw']} | {r['e2e_median']:.2f} | {r['e2e_min']:.2f} | {r['fps']:.1f} | "
                       f"{r['net_median']:.2f} | {r['net_min']:.2f} | {r['decode_median']:.2f} | {100 * r['overhead']:.1f} % |")
+        if args.precision:
+            print("\n".join(precision_sections(model, args, tmp)))
         print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
 
 

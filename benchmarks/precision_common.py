@@ -1,0 +1,128 @@
+"""Shared by ``bench_models.py`` and ``bench_predict.py``: float32 / int8 / bf16 in one run.
+
+- :func:`predictors`: one model loaded as PyTorch float32, ONNX Runtime float32, ONNX Runtime
+  int8 and PyTorch bfloat16 (where the CPU has it);
+- :func:`interleaved`: time several callables round-robin in one run (machine noise hits all
+  alike): wall-clock and process CPU milliseconds per call;
+- :func:`nyu_accuracy`: AbsRel, delta1 and RMSE on the NYU sample with the NYU protocol (Eigen
+  crop, 1e-3..10 m) -- reporting only: nothing is calibrated or chosen on it;
+- :func:`calibration_folder`: the training-side frames int8 models are calibrated on (TUM
+  fr1/rpy), never the NYU sample or the TUM cabinet keyframes;
+- :func:`precision_table`: the Markdown table of all of it for one model.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+NYU_CSV = "nyu/nyu2_mini_test/nyu2_mini_test.csv"
+CALIBRATION = "tum/rgbd_dataset_freiburg1_rpy/rgb"
+BASE = "onnxruntime float32"
+
+
+def shared(rel: str) -> Path | None:
+    from rgb2depth.paths import shared_data_dir
+
+    d = shared_data_dir()
+    return None if d is None or not (d / rel).exists() else d / rel
+
+
+def calibration_folder() -> Path | None:
+    return shared(CALIBRATION)
+
+
+def nyu_source():
+    """The NYU sample (10 images, 640x480, dense depth), or None without the shared data."""
+    from rgb2depth import data
+
+    p = shared(NYU_CSV)
+    return None if p is None else data.create("nyu_csv", csv_path=str(p))
+
+
+def nyu_accuracy(predictor, source) -> dict[str, float]:
+    """Metrics of ``predictor`` (a :class:`rgb2depth.inference.api.DepthPredictor`) over
+    ``source`` with the NYU protocol; the photo's focal length is passed (canonical-camera models)."""
+    from rgb2depth.metrics import MetricAccumulator
+
+    acc = MetricAccumulator("nyu")
+    for s in source:
+        focal = s["K"].fx if s.get("K") is not None else None
+        acc.update(predictor.predict_rgb(s["rgb"], name=s["id"], focal=focal), s["depth"], s["valid"], id=s["id"])
+    r = acc.compute()
+    return {k: float(r[k]) for k in ("abs_rel", "delta1", "rmse")}
+
+
+def predictors(model: str, threads: int, calibration: Path | None) -> dict:
+    """``model`` loaded four ways (keys: ``"torch float32"``, ``"onnxruntime float32"``,
+    ``"onnxruntime int8"`` -- calibrated on ``calibration``, the default model on its shipped
+    record -- and ``"torch bf16"`` when this CPU has native bfloat16)."""
+    from rgb2depth.inference.api import bf16_supported, load
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # registry names: untrained, fine for timing
+        out = {
+            "torch float32": load(model, threads=threads),
+            BASE: load(model, backend="onnxruntime", threads=threads),
+            "onnxruntime int8": load(model, precision="int8", threads=threads,
+                                     calibration=None if model == "default" else calibration),
+        }
+        if bf16_supported():
+            out["torch bf16"] = load(model, precision="bf16", threads=threads)
+    return out
+
+
+def interleaved(fns: dict[str, Callable[[], object]], warmup: int, iters: int) -> tuple[dict, dict]:
+    """``(wall, cpu)``: milliseconds per call of each function over ``iters`` rounds that call
+    every function once, after ``warmup`` such rounds. On a machine shared with other work the
+    process CPU time per call is the steadier figure (with one thread it is the compute time;
+    with more it also counts the threads' spin-waiting)."""
+    for _ in range(warmup):
+        for f in fns.values():
+            f()
+    wall: dict[str, list[float]] = {k: [] for k in fns}
+    cpu: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(iters):
+        for k, f in fns.items():
+            t, c = time.perf_counter(), time.process_time()
+            f()
+            wall[k].append((time.perf_counter() - t) * 1e3)
+            cpu[k].append((time.process_time() - c) * 1e3)
+    return wall, cpu
+
+
+def row(cells) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def precision_table(model: str, preds: dict, fns: dict[str, Callable[[], object]], warmup: int, iters: int,
+                    macs: float | None = None, accuracy: bool = False) -> list[str]:
+    """Markdown rows comparing the ways ``preds`` run ``model``: ``fns[k]`` is what is timed for
+    ``preds[k]`` (the network alone, or predict end to end). Speed-ups are against ONNX Runtime
+    float32 and PyTorch float32, from medians and from minima; ``macs`` (per call) gives GMAC/s;
+    ``accuracy`` adds the NYU sample's metrics and their change from PyTorch float32."""
+    wall, cpu = interleaved(fns, warmup, iters)
+    src = nyu_source() if accuracy else None
+    acc = {k: nyu_accuracy(p, src) for k, p in preds.items()} if src is not None else {}
+    head = ["way", "wall median ms", "wall min ms", "CPU median ms", "x ORT f32 (median / min)",
+            "x torch f32 (median / min)"]
+    head += ["GMAC/s (median)"] if macs else []
+    head += ["NYU AbsRel", "change", "NYU delta1", "change"] if acc else []
+    lines = [row(head), row(["---"] * len(head))]
+    ref = acc.get("torch float32")
+    for k in fns:
+        w, c = wall[k], cpu[k]
+        cells = [k, f"{statistics.median(w):.1f}", f"{min(w):.1f}", f"{statistics.median(c):.1f}"]
+        for base in (BASE, "torch float32"):
+            cells.append(f"{statistics.median(wall[base]) / statistics.median(w):.2f} / {min(wall[base]) / min(w):.2f}")
+        if macs:
+            cells.append(f"{macs / 1e9 / (statistics.median(w) / 1e3):.0f}")
+        if acc:
+            a = acc[k]
+            cells += [f"{a['abs_rel']:.4f}", f"{100 * (a['abs_rel'] / ref['abs_rel'] - 1):+.2f} %",
+                      f"{a['delta1']:.4f}", f"{a['delta1'] - ref['delta1']:+.4f}"]
+        lines.append(row(cells))
+    return lines
