@@ -147,7 +147,7 @@ def test_shipped_configs_load():
         for st in cfg["train"]["stages"] or [{}]:
             loss = build_loss({**cfg["loss"], **(st.get("loss") or {})})
             assert isinstance(loss, torch.nn.Module), f.name
-            opt = build_optimizer({**cfg["optim"], **(st.get("optim") or {})}, [torch.nn.Parameter(torch.zeros(1))])
+            opt = build_optimizer({**cfg["optim"], **(st.get("optim") or {})}, model.parameters(), model)
             build_scheduler({**cfg["schedule"], **(st.get("schedule") or {})}, opt, int(cfg["train"]["epochs"]))
         assert cfg["data"]["train"], f.name
         for item in cfg["data"]["train"] + cfg["data"]["val"]:
@@ -331,3 +331,35 @@ def test_config_changing_the_loss_drops_the_base_loss_options(tmp_path):
     assert same["loss"]["options"] == {"alpha": 2.0, "beta": 1.0, "gamma": 1.0}
     with pytest.raises(ConfigError, match=r"'silog' with options \{'beta': 1.0\}.*beta"):
         build_loss({"name": "silog", "options": {"beta": 1.0}})
+
+
+def test_lr_mult_trains_a_part_at_its_own_rate(tmp_path):
+    """optim.lr_mult: the named part's Adam steps are lr * factor (Adam's first step moves every
+    weight with a gradient by lr), the rest at lr; the cosine schedule keeps the ratio; a bad
+    factor or an unknown part is a one-line error naming the key."""
+    from rgb2depth.training.builders import base_lr, build_optimizer, build_scheduler
+    from rgb2depth.training.config import ConfigError, load_config
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential()
+    model.add_module("encoder", torch.nn.Linear(4, 4))
+    model.add_module("decoder", torch.nn.Linear(4, 1))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt = build_optimizer({"name": "adam", "lr": 1e-2, "lr_mult": {"encoder": 0.1}}, model.parameters(), model)
+    assert [g["name"] for g in opt.param_groups] == ["encoder", "rest"] and base_lr(opt) == 1e-2
+    model(torch.randn(8, 4)).pow(2).mean().backward()
+    opt.step()
+    for n, p in model.named_parameters():
+        step = (p.detach() - before[n]).abs()
+        want = 1e-3 if n.startswith("encoder") else 1e-2
+        assert torch.allclose(step, torch.full_like(step, want), rtol=1e-3), (n, step)
+    sched = build_scheduler({"name": "cosine", "min_lr": 0.0}, opt, 4)
+    sched.step()
+    enc, rest = (g["lr"] for g in opt.param_groups)
+    assert abs(enc / rest - 0.1) < 1e-9 and rest < 1e-2
+    with pytest.raises(ValueError, match="optim.lr_mult: 'backbone': not a part of the model"):
+        build_optimizer({"name": "adam", "lr": 1e-2, "lr_mult": {"backbone": 0.1}}, model.parameters(), model)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nmodel: {name: c}\nloss: {name: l1}\ndata: {train: [{name: folder, root: x}]}\noptim: {lr_mult: {encoder: -1}}\n")
+    with pytest.raises(ConfigError, match="optim.lr_mult"):
+        load_config(bad)

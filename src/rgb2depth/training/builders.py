@@ -187,8 +187,9 @@ def model_parts(model: nn.Module) -> dict[str, nn.Module]:
     return dict(model.parts()) if hasattr(model, "parts") else {}
 
 
-def resolve_parts(model: nn.Module, names: list[str]) -> list[tuple[str, nn.Module | None]]:
-    """Each name -> (name, module) from ``model.parts()``, or a parameter-name prefix."""
+def resolve_parts(model: nn.Module, names: list[str], what: str = "cannot freeze") -> list[tuple[str, nn.Module | None]]:
+    """Each name -> (name, module) from ``model.parts()``, or a parameter-name prefix; an unknown
+    name raises ``ValueError`` starting with ``what``."""
     parts = model_parts(model)
     out = []
     param_names = [n for n, _ in model.named_parameters()]
@@ -198,7 +199,7 @@ def resolve_parts(model: nn.Module, names: list[str]) -> list[tuple[str, nn.Modu
         elif any(p == n or p.startswith(n + ".") for p in param_names):
             out.append((n, None))
         else:
-            raise ValueError(f"cannot freeze {n!r}: not a part of the model (parts: "
+            raise ValueError(f"{what} {n!r}: not a part of the model (parts: "
                              f"{', '.join(parts) or 'none'}) nor a parameter prefix")
     return out
 
@@ -239,10 +240,54 @@ def apply_freeze(model: nn.Module, freeze: list[str], train_parts: list[str] | N
     return frozen_modules
 
 
-def build_optimizer(ocfg: dict, params) -> torch.optim.Optimizer:
+def param_groups(model: nn.Module, params, lr: float, lr_mult: dict | None) -> list[dict]:
+    """Split ``params`` into optimiser groups by ``lr_mult`` ({part or weight-name prefix:
+    factor}): each named part trains at ``lr * factor``, the rest at ``lr``.
+
+    A smaller rate for an ImageNet-trained encoder than for a new decoder keeps more of what
+    the encoder learnt from a million photos while the decoder is fitted to a few thousand
+    depth maps (discriminative fine-tuning, as the transfer-learning depth networks do)."""
+    params = list(params)
+    if not lr_mult:
+        return [{"params": params, "lr": lr}]
+    wanted = {id(p) for p in params}
+    taken: set[int] = set()
+    groups = []
+    for part, module in resolve_parts(model, list(lr_mult), "optim.lr_mult:"):
+        factor = float(lr_mult[part])
+        if not factor > 0:
+            raise ValueError(f"optim.lr_mult.{part} must be a positive number (got {lr_mult[part]!r})")
+        if module is not None:
+            members = list(module.parameters())
+        else:
+            members = [p for n, p in model.named_parameters() if n == part or n.startswith(part + ".")]
+        members = [p for p in members if id(p) in wanted and id(p) not in taken]
+        taken |= {id(p) for p in members}
+        if members:
+            groups.append({"params": members, "lr": lr * factor, "name": part})
+    rest = [p for p in params if id(p) not in taken]
+    if rest:
+        groups.append({"params": rest, "lr": lr, "name": "rest"})
+    return groups
+
+
+def base_lr(optimizer: torch.optim.Optimizer) -> float:
+    """The current learning rate of the parameters without an ``lr_mult`` (the config's
+    ``optim.lr`` as scheduled)."""
+    groups = optimizer.param_groups
+    return float(next((g["lr"] for g in groups if g.get("name") == "rest"), groups[-1]["lr"]))
+
+
+def build_optimizer(ocfg: dict, params, model: nn.Module | None = None) -> torch.optim.Optimizer:
+    """The optimiser of ``ocfg``; with ``ocfg["lr_mult"]`` (needs ``model``) its parameter
+    groups train at per-part rates (:func:`param_groups`)."""
     name = ocfg["name"]
     lr = float(ocfg["lr"])
     wd = float(ocfg.get("weight_decay") or 0.0)
+    if ocfg.get("lr_mult"):
+        if model is None:
+            raise ValueError("optim.lr_mult needs the model to find its parts")
+        params = param_groups(model, params, lr, ocfg["lr_mult"])
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, betas=tuple(ocfg.get("betas", (0.9, 0.999))), weight_decay=wd)
     if name == "adamw":

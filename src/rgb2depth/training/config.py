@@ -11,7 +11,8 @@ unknown keys are an error so that a typo cannot silently fall back to a default)
               when ``normalize_weights``: paper 000 Eq. 7)
     data:     train / val: lists of {name, <loader kwargs>, stride, limit}; input_size [H, W];
               augment (handed to rgb2depth.data.transforms.build); cache; num_workers
-    optim:    name (adam | adamw | sgd), lr, weight_decay, momentum, betas, nesterov
+    optim:    name (adam | adamw | sgd), lr, weight_decay, momentum, betas, nesterov,
+              lr_mult ({part or weight-name prefix: factor}: per-part learning rates)
     schedule: name (none | step | multistep | plateau | cosine | exponential) + its options
     train:    epochs, batch_size, max_steps, grad_clip, bf16, threads, log_every, val_every,
               ckpt_every, best_metric, best_mode, image_every, num_vis, stages
@@ -71,6 +72,7 @@ DEFAULTS: dict[str, Any] = {
         "momentum": 0.9,
         "betas": [0.9, 0.999],
         "nesterov": False,
+        "lr_mult": None,
     },
     "schedule": {
         "name": "none",
@@ -373,6 +375,10 @@ def validate(cfg: dict, source: str = "<config>") -> None:
     for k in ("epochs", "batch_size"):
         if not isinstance(t[k], int) or t[k] < 1:
             raise ConfigError(f"{source}: train.{k} must be a positive integer (got {t[k]!r})")
+    mult = cfg["optim"].get("lr_mult")
+    if mult is not None and not (isinstance(mult, dict) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in mult.values())):
+        raise ConfigError(f"{source}: optim.lr_mult must map part names to positive numbers (got {mult!r})")
     if cfg["optim"]["name"] not in ("adam", "adamw", "sgd"):
         raise ConfigError(f"{source}: optim.name must be adam, adamw or sgd (got {cfg['optim']['name']!r})")
     if cfg["schedule"]["name"] not in ("none", "step", "multistep", "plateau", "cosine", "exponential"):

@@ -47,6 +47,7 @@ from rgb2depth.training import checkpoint as ckpt_mod
 from rgb2depth.training import distributed as dist_mod
 from rgb2depth.training.builders import (
     apply_freeze,
+    base_lr,
     build_loss,
     build_model,
     build_optimizer,
@@ -211,7 +212,7 @@ class Trainer:
         if not params:
             raise ValueError(f"stage {st['name']!r} trains no parameter (everything frozen)")
         self.loss_fn = build_loss(st["loss"]).to(self.device)
-        self.optimizer = build_optimizer(st["optim"], params)
+        self.optimizer = build_optimizer(st["optim"], params, model)
         self.scheduler = build_scheduler(st["schedule"], self.optimizer, int(st["epochs"]))
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -429,7 +430,7 @@ class Trainer:
         except RuntimeError as e:  # e.g. Adam's step size overflowing float32 for a huge lr
             if "overflow" not in str(e):
                 raise
-            lr = self.optimizer.param_groups[0]["lr"]
+            lr = base_lr(self.optimizer)
             raise NonFiniteLossError(
                 f"the optimiser step overflowed at step {self.step + 1} (stage {self.stages[si]['name']!r}) "
                 f"with optim.lr = {lr:g}: lower the learning rate") from None
@@ -561,7 +562,7 @@ class Trainer:
         if not self.main:
             return
         rec = {"kind": "train", "stage": st["name"], "epoch": epoch, "batch": bi,
-               "step": self.step, "loss": loss, "lr": self.optimizer.param_groups[0]["lr"],
+               "step": self.step, "loss": loss, "lr": base_lr(self.optimizer),
                "samples_per_s": round(seen * self.batch_size * self.dist.world_size
                                       / max(time.perf_counter() - t_epoch, 1e-9), 3)}
         terms = getattr(self.loss_fn, "last_terms", None) or getattr(self.loss_fn, "last", None)
