@@ -79,6 +79,23 @@ def test_default_weights_load_when_shipped():
     assert d.shape == (240, 320) and np.isfinite(d).all() and (d > 0).all()
 
 
+def test_default_model_runs_with_onnxruntime_on_the_cpu_and_matches_torch():
+    """The shipped model's default backend on the CPU is ONNX Runtime (faster); its depth on the
+    real demo frame matches PyTorch's to float32 rounding; other model files keep PyTorch."""
+    from rgb2depth.demo import assets_dir
+
+    if not api.default_weights_path().is_file():
+        pytest.skip("the default weights are not shipped (rgb2depth/weights/default.pt)")
+    ort, pt = load("default", threads=1), load("default", backend="torch", threads=1)
+    assert (ort.backend, pt.backend) == ("onnxruntime", "torch")
+    if api.bf16_supported():
+        assert load("default", precision="bf16").backend == "torch"
+    a = ort.predict(assets_dir() / "tum_cabinet.jpg", focal=535.4)
+    b = pt.predict(assets_dir() / "tum_cabinet.jpg", focal=535.4)
+    rel = np.abs(a - b) / b
+    assert a.shape == (480, 640) and float(rel.max()) < 2e-3 and float(np.median(rel)) < 2e-4, rel.max()
+
+
 @pytest.mark.parametrize("image, depth, focal, floor", [
     # the demo room (rendered by rgb2depth.synth's first generator, seed 7, not a training room):
     # v3 measured delta1 0.926, AbsRel 0.094; an untrained lite_depth 0.234 / 0.316

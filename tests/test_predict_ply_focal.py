@@ -41,7 +41,12 @@ def check_points(out: Path, stem: str, f: float) -> np.ndarray:
 
 
 @pytest.mark.parametrize("focal", [None, 430.0])
-def test_ply_uses_the_focal_length_of_the_prediction(tmp_path, focal):
+def test_ply_uses_the_focal_length_of_the_prediction(tmp_path, monkeypatch, focal):
+    from rgb2depth.inference import api
+
+    reads = []
+    real = api.exif_focal_px
+    monkeypatch.setattr(api, "exif_focal_px", lambda image: reads.append(image) or real(image))
     out = tmp_path / "out"
     args = ["predict", ASSET, "-o", out, "--save", "npy,ply", "--threads", "2"]
     if focal is not None:
@@ -51,6 +56,7 @@ def test_ply_uses_the_focal_length_of_the_prediction(tmp_path, focal):
     w = np.load(out / "tum_cabinet.npy").shape[1]
     canonical = rgb2depth.load("default").meta.extra["canonical_focal"]
     check_points(out, "tum_cabinet", focal if focal is not None else canonical * w)
+    assert len(reads) == (0 if focal is not None else 1), reads  # EXIF read once per image, if at all
 
 
 def test_given_intrinsics_still_win(tmp_path):

@@ -30,6 +30,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -317,6 +318,8 @@ def cached_onnx(model: nn.Module, size: tuple[int, int]) -> Path:
     path = cache_dir() / name
     if path.is_file():
         return path
+    print(f"rgb2depth: exporting {getattr(model, 'rgb2depth_name', 'the network')} to ONNX for {h}x{w} "
+          f"input (once; cached as {path}) ...", file=sys.stderr, flush=True)
     try:
         return export_onnx(model, path, (h, w))
     except OSError:  # cache folder not writable (read-only home, ...): use the temp folder

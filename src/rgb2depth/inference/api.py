@@ -34,7 +34,8 @@ backend exports the network once per input size to a cached file
 (:func:`rgb2depth.export.formats.cached_onnx`) and runs it with all graph optimisations. An
 ``.onnx`` model file runs with ONNX Runtime and a TorchScript file written by ``rgb2depth export``
 with PyTorch, each at the one input size it was exported for; ``backend=None`` (the default)
-picks ONNX Runtime for an ``.onnx`` file and PyTorch otherwise.
+picks ONNX Runtime for an ``.onnx`` file, for int8 and for the shipped default model on the CPU
+(exported once per input size, with a one-line message), and PyTorch otherwise.
 
 **Precision.** ``precision="float32"`` (default); ``"int8"``: ONNX Runtime runs a statically
 quantised copy of the network (:mod:`rgb2depth.export.quantize`), made once per input size
@@ -255,13 +256,13 @@ class DepthPredictor:
             return focal
         return exif_focal_px(image)
 
-    def depth_focal(self, image, focal: float | None, width: int) -> float | None:
-        """The focal length (px at ``width``) the prediction for ``image`` holds depth for: the
-        given or EXIF one, else the canonical camera of a model that has one (else None), so a
-        point cloud back-projects with the camera the network assumed."""
-        f = self.image_focal(image, focal)
-        if f is not None:
-            return f
+    def depth_focal(self, focal: float | None, width: int) -> float | None:
+        """The focal length (px at ``width``) a prediction holds depth for: ``focal`` (the one
+        resolved by :meth:`image_focal`: given or EXIF) when known, else the canonical camera of
+        a model that has one (else None), so a point cloud back-projects with the camera the
+        network assumed."""
+        if focal is not None:
+            return focal
         canonical = (self.meta.extra or {}).get("canonical_focal") if self.meta is not None else None
         return None if canonical is None else float(canonical) * width
 
@@ -361,6 +362,19 @@ def _int8_calibration(r: ResolvedModel, calibration):
         "a folder of real images like the ones to predict, or load an int8 .onnx from rgb2depth export --int8")
 
 
+def default_backend(r: ResolvedModel, device: str, precision: str) -> str:
+    """The backend ``backend=None`` picks: ONNX Runtime for an ``.onnx`` file, for int8, and for
+    the shipped default model in float32 on the CPU (its ONNX export is checked against PyTorch
+    in the tests and runs about twice as fast on a laptop CPU, docs/results/default_model_v3.md);
+    PyTorch for everything else (other model files keep the backend they were trained with unless
+    asked, and bf16 and GPUs are PyTorch's)."""
+    if r.kind == "onnx" or precision == "int8":
+        return "onnxruntime"
+    if r.is_default and precision == "float32" and str(device) == "cpu":
+        return "onnxruntime"
+    return "torch"
+
+
 def load(
     name_or_path: str | os.PathLike = "default",
     device: str = "cpu",
@@ -379,8 +393,9 @@ def load(
     a model file or training checkpoint (:func:`rgb2depth.models.io.load_model`), an ``.onnx``
     or TorchScript file written by ``rgb2depth export``, or a registry name (random weights; a
     warning says it is untrained); see :func:`rgb2depth.inference.resolve.resolve_model`.
-    ``backend``: ``"torch"``, ``"onnxruntime"`` or None (ONNX Runtime for an ``.onnx`` file and
-    for ``precision="int8"``, else PyTorch). ``precision``: ``"float32"``, ``"int8"`` or
+    ``backend``: ``"torch"``, ``"onnxruntime"`` or None (:func:`default_backend`: ONNX Runtime
+    for an ``.onnx`` file, for ``precision="int8"`` and for the default model on the CPU, else
+    PyTorch). ``precision``: ``"float32"``, ``"int8"`` or
     ``"bf16"`` (see the module docstring); ``calibration``: for int8, a folder of calibration
     images or a :class:`rgb2depth.export.quantize.Calibration` (the default model needs none).
     ``threads``: intra-op threads (default: the library's choice). Raises
@@ -400,7 +415,7 @@ def load(
         raise ModelLoadError(str(e).replace("--device ", "device ")) from None
     r = resolve_model(name_or_path)
     if backend is None:
-        backend = "onnxruntime" if r.kind == "onnx" or precision == "int8" else "torch"
+        backend = default_backend(r, device, precision)
     if r.kind == "onnx" and backend != "onnxruntime":
         raise ModelLoadError(f"{r.onnx_path}: an ONNX file runs with backend 'onnxruntime' only")
     if r.kind == "torchscript" and backend != "torch":
@@ -446,6 +461,6 @@ def load(
     return predictor
 
 
-__all__ = ["BACKENDS", "PRECISIONS", "DepthPredictor", "ImageReadError", "ModelLoadError", "bf16_supported",
+__all__ = ["BACKENDS", "PRECISIONS", "DepthPredictor", "ImageReadError", "ModelLoadError", "bf16_supported", "default_backend",
            "default_weights_path", "fold_batchnorm", "load", "output_to_metres", "prepare_input", "resize_rgb",
            "upsample_depth"]

@@ -90,7 +90,7 @@ def predict(
     focal: float = typer.Option(None, "--focal", help="Horizontal focal length in pixels at the input's resolution, for models that predict depth for a canonical camera (the default model). Default: the EXIF focal length when present, else the model's canonical camera (see its model card).", show_default=False),
     camera: int = typer.Option(None, "--camera", help="Record depth from camera N (OpenCV index) until Ctrl-C or --max-frames."),
     smooth: float = typer.Option(0.0, "--smooth", help="Temporal smoothing for videos/cameras: depth\\[t] = a*depth\\[t-1] + (1-a)*prediction\\[t], a in \\[0,1); 0 = off."),
-    backend: str = typer.Option(None, "--backend", help="torch or onnxruntime (exported once per input size to a cached ONNX file). Default: onnxruntime for an .onnx model and for --int8, else torch.", show_default=False),
+    backend: str = typer.Option(None, "--backend", help="torch or onnxruntime (exported once per input size to a cached ONNX file). Default: onnxruntime for an .onnx model, for --int8 and for the default model on the CPU, else torch.", show_default=False),
     precision: str = typer.Option("float32", "--precision", help="float32, int8 (ONNX Runtime, statically quantised; see --calibrate) or bf16 (PyTorch, CPUs with native bfloat16 only)."),
     int8: bool = typer.Option(False, "--int8", help="Same as --precision int8: the int8 model (made once per input size and cached; the default model ships its calibration)."),
     calibrate: Path = typer.Option(None, "--calibrate", help="With --int8 for a model other than the default: a folder of real images like the ones to predict, to calibrate on (once; cached).", show_default=False),
@@ -157,8 +157,10 @@ def predict(
     bar = tqdm(images, desc="predict", unit="img", disable=True if show is False else (None if len(images) > 1 else True), leave=False)
     for _, path, stem in bar:
         try:
-            depth, rgb = pred.predict_with_rgb(path, focal=focal)
-            writer.write(stem, depth, rgb, focal=pred.depth_focal(path, focal, depth.shape[1]))
+            f = pred.image_focal(path, focal)  # the EXIF is read once, here
+            rgb = pred.load_image(path)
+            depth = pred.predict_rgb(rgb, name=str(path), focal=f)
+            writer.write(stem, depth, rgb, focal=pred.depth_focal(f, depth.shape[1]))
             done += 1
         except (ImageReadError, OSError, RuntimeError) as e:
             _err(str(e).splitlines()[0] if str(path) in str(e) else f"{path}: {str(e).splitlines()[0]}")
@@ -187,7 +189,7 @@ def predict(
 def benchmark(
     model: str = typer.Option("default", "--model", "-m", help="'default', a model file, a registry name (random weights are fine for timing), or an .onnx file."),
     size: str = typer.Option(None, "--size", help="Input H x W, e.g. 240x320 (default: the model's input size)."),
-    backend: str = typer.Option(None, "--backend", help="torch or onnxruntime (default: onnxruntime for an .onnx model and int8, else torch).", show_default=False),
+    backend: str = typer.Option(None, "--backend", help="torch or onnxruntime (default: onnxruntime for an .onnx model, int8 and the default model on the CPU, else torch).", show_default=False),
     precision: str = typer.Option("float32", "--precision", help="float32, int8 or bf16 (see predict)."),
     calibrate: Path = typer.Option(None, "--calibrate", help="With --precision int8 for a model other than the default: calibration images.", show_default=False),
     batch: int = typer.Option(1, "--batch", help="Images per forward pass."),
