@@ -41,40 +41,53 @@ register_loss = LOSSES.register
 
 
 class WeightedSum(DepthLoss):
-    """``sum_k w_k L_k`` of registered losses, built from a config list.
+    """``sum_k w_k L_k`` of registered losses: the one weighted-sum loss of the toolkit (the
+    ``weighted`` entry and the training configs' ``loss.terms``).
 
     ``terms``: a list of dicts ``{"name": ..., "weight": ..., **kwargs of that loss}`` (weight
-    defaults to 1). The last call's unweighted term values are kept (detached) in
-    ``last_terms`` (keyed ``name`` or ``name_<k>`` when a name repeats) for logging.
+    defaults to 1), or of ``(name, weight, module)`` for losses already built (a config's plugin
+    losses). ``normalize``: divide the weights by their sum (paper 000 Eq. 7). The last call's
+    unweighted term values are kept (detached) in ``last_terms`` (keyed ``name`` or
+    ``name_<k>`` when a name repeats) for logging.
     """
 
-    def __init__(self, terms: list[dict[str, Any]]) -> None:
+    def __init__(self, terms: list, normalize: bool = False) -> None:
         super().__init__()
         if not terms:
             raise ValueError("WeightedSum needs at least one term")
         mods, weights, keys = [], [], []
         for t in terms:
-            t = dict(t)
-            if "name" not in t:
-                raise ValueError(f"loss term {t} has no 'name'")
-            name = t.pop("name")
-            if name == "weighted":
-                raise ValueError("a weighted loss cannot contain another weighted loss")
-            weights.append(float(t.pop("weight", 1.0)))
-            mods.append(create(name, **t))
+            if isinstance(t, tuple):
+                name, weight, mod = t
+            else:
+                t = dict(t)
+                if "name" not in t:
+                    raise ValueError(f"loss term {t} has no 'name'")
+                name = t.pop("name")
+                if name == "weighted":
+                    raise ValueError("a weighted loss cannot contain another weighted loss")
+                weight = t.pop("weight", 1.0)
+                mod = create(name, **t)
+            weights.append(float(weight))
+            mods.append(mod)
             keys.append(name if name not in keys else f"{name}_{len(keys)}")
+        total = sum(weights)
+        if normalize:
+            if not total > 0:
+                raise ValueError("loss term weights must sum to a positive number")
+            weights = [w / total for w in weights]
         self.terms = torch.nn.ModuleList(mods)
         self.term_weights = weights
         self.term_names = keys
-        self.needs_rgb = any(m.needs_rgb for m in mods)
-        self.last_terms: dict[str, float] = {}
+        self.needs_rgb = any(getattr(m, "needs_rgb", False) for m in mods)
+        self.last_terms: dict[str, torch.Tensor] = {}
 
     def forward(self, pred, target, valid=None, rgb=None):
         total = None
         values = {}
         for key, w, m in zip(self.term_names, self.term_weights, self.terms, strict=True):
             v = m(pred, target, valid, rgb)
-            values[key] = float(v.detach())
+            values[key] = v.detach()  # a tensor: reading it (float) would sync a GPU every step
             total = w * v if total is None else total + w * v
         self.last_terms = values
         return total

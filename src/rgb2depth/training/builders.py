@@ -40,30 +40,6 @@ def _resolve(name: str, registry_create, **kw):
         raise ConfigError(f"{name!r} with options {kw}: {e}") from None
 
 
-class WeightedLoss(nn.Module):
-    """Sum of ``w_i * loss_i`` (weights normalised to sum 1 when asked: paper 000 Eq. 7)."""
-
-    def __init__(self, terms: list[tuple[str, float, nn.Module]], normalize: bool) -> None:
-        super().__init__()
-        total = sum(w for _, w, _ in terms)
-        if normalize and total <= 0:
-            raise ValueError("loss term weights must sum to a positive number")
-        self.names = [n for n, _, _ in terms]
-        self.weights = [w / total if normalize else w for _, w, _ in terms]
-        self.terms = nn.ModuleList([m for _, _, m in terms])
-        self.last: dict[str, float] = {}
-
-    def forward(self, pred, target, valid, rgb=None):
-        total = 0.0
-        last = {}
-        for n, w, m in zip(self.names, self.weights, self.terms, strict=True):
-            v = m(pred, target, valid, rgb=rgb)
-            last[n] = v.detach()
-            total = total + w * v
-        self.last = last
-        return total
-
-
 def build_loss(lcfg: dict) -> nn.Module:
     """``{name, options}`` or ``{terms: [{name, weight, options}], normalize_weights}``."""
     from rgb2depth import losses
@@ -73,7 +49,7 @@ def build_loss(lcfg: dict) -> nn.Module:
         for t in lcfg["terms"]:
             opts = dict(t.get("options") or {})
             terms.append((t["name"], float(t.get("weight", 1.0)), _resolve(t["name"], losses.create, **opts)))
-        return WeightedLoss(terms, bool(lcfg.get("normalize_weights", True)))
+        return losses.WeightedSum(terms, normalize=bool(lcfg.get("normalize_weights", True)))
     return _resolve(lcfg["name"], losses.create, **dict(lcfg.get("options") or {}))
 
 

@@ -565,7 +565,7 @@ class Trainer:
                "step": self.step, "loss": loss, "lr": base_lr(self.optimizer),
                "samples_per_s": round(seen * self.batch_size * self.dist.world_size
                                       / max(time.perf_counter() - t_epoch, 1e-9), 3)}
-        terms = getattr(self.loss_fn, "last_terms", None) or getattr(self.loss_fn, "last", None)
+        terms = getattr(self.loss_fn, "last_terms", None)
         if terms:
             rec["terms"] = {k: float(v) for k, v in terms.items()}
         self._metric_line(rec)
