@@ -363,3 +363,17 @@ def test_lr_mult_trains_a_part_at_its_own_rate(tmp_path):
     bad.write_text("name: x\nmodel: {name: c}\nloss: {name: l1}\ndata: {train: [{name: folder, root: x}]}\noptim: {lr_mult: {encoder: -1}}\n")
     with pytest.raises(ConfigError, match="optim.lr_mult"):
         load_config(bad)
+
+
+@pytest.mark.parametrize("given, local, want", [("cuda", "1", "cuda:1"), ("cuda:0", "1", "cuda:0"), ("cpu", "1", "cpu")])
+def test_distributed_setup_gives_each_process_its_own_gpu(monkeypatch, given, local, want):
+    """``--device cuda`` under torchrun: the process of LOCAL_RANK k takes GPU k (an explicit
+    index is kept); set_device is called with that GPU."""
+    from rgb2depth.training import distributed
+
+    chosen = []
+    monkeypatch.setattr(distributed.torch.cuda, "set_device", lambda d: chosen.append(str(d)))
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("LOCAL_RANK", local)
+    info = distributed.setup(given)
+    assert info.device == want and chosen == ([want] if want.startswith("cuda") else [])

@@ -40,6 +40,8 @@ def setup(device: str | None = None) -> DistInfo:
     local = int(os.environ.get("LOCAL_RANK", "0"))
     if device is None:
         device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
+    elif device == "cuda":  # no index given: each process of a torchrun job takes its own GPU
+        device = f"cuda:{local}"
     if device.startswith("cuda"):
         torch.cuda.set_device(torch.device(device))
     if world <= 1:
