@@ -10,7 +10,8 @@ scores each set separately, at the model's input size, protocol ``none`` 1e-3..2
 - ``synth_first``: 150 rooms of the first generator (seed 9000), when pre-rendered in the cache,
 - ``synth_widened``: 150 rooms of the widened generator (seed 9100, random focal lengths),
 
-and the mean over the three real sets (each set weighted equally), plus
+and the mean over the three real sets (each set weighted equally); each set's ``scale`` is the
+median over its images of median(ground truth) / median(prediction) (> 1: predicted too near), plus
 
 - ``middlebury_structure``: the 27 Middlebury 2005/2006 scenes (never trained on), inverse depth
   fitted to disparity by scale and shift (``eval_relative_middlebury.py``); its ``delta1`` is
@@ -46,6 +47,16 @@ def sets(data: str, cache: str) -> dict[str, list[dict]]:
     }
 
 
+def scale_factor(gt, pred) -> float:
+    """median(ground truth) / median(prediction) on the scored pixels: the factor that would put
+    the prediction at the right median depth (> 1: predicted too near)."""
+    import numpy as np
+
+    gt, pred = np.asarray(gt, np.float64), np.asarray(pred, np.float64)
+    ok = np.isfinite(gt) & (gt > 1e-3) & (gt < 20.0) & np.isfinite(pred) & (pred > 0)
+    return float(np.median(gt[ok]) / np.median(pred[ok]))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="+", help="model files (or 'default')")
@@ -78,14 +89,16 @@ def main(argv: list[str] | None = None) -> int:
         for key, items in specs.items():
             if key == "synth_first" and not Path(items[0]["root"]).is_dir():
                 continue
-            scores = []
+            scores, factors = [], []
             for it in items:
                 ds = build_eval_dataset(it, size=size)
                 res = evaluate_dataset(model, ds, protocol="none", min_depth=1e-3, max_depth=20.0,
-                                       input_size=size, batch_size=8)
+                                       input_size=size, batch_size=8, keep_images=len(ds))
                 scores.append((res["metrics"], len(ds)))
+                factors += [scale_factor(im["gt"], im["pred"]) for im in res["images"]]
             n = sum(c for _, c in scores)
             row[key] = {k: float(sum(m[k] * c for m, c in scores) / n) for k in ("delta1", "abs_rel", "rmse")}
+            row[key]["scale"] = float(np.median(factors))
             row[key]["images"] = n
         row["real_mean"] = {k: float(np.mean([row[s][k] for s in REAL])) for k in ("delta1", "abs_rel", "rmse")}
         if relative:
@@ -102,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = row
         print(name)
         for key, m in row.items():
-            extra = "".join(f"  {k} {m[k]:.3f}" for k in ("rmse", "spearman") if k in m)
+            extra = "".join(f"  {k} {m[k]:.3f}" for k in ("rmse", "spearman", "scale") if k in m)
             print(f"  {key:20s} delta1 {m['delta1']:.3f}  abs_rel {m['abs_rel']:.3f}{extra}"
                   + (f"  ({m['images']} images)" if "images" in m else ""))
     if args.output:
