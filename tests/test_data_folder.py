@@ -96,3 +96,23 @@ def test_subset_concat_split(tmp_path):
     assert len(x) == 2 and y[0]["id"] == "f002"
     with pytest.raises(IndexError):
         data.subset(ds, [3])
+
+
+def test_images_from_different_cameras_keep_their_own_intrinsics(tmp_path):
+    """A folder whose images come from two cameras: the writer lists every image's camera in
+    intrinsics.txt, the loader hands each sample its own K (scaled with ``reduce``); a bad line
+    is a one-line error naming the file and line."""
+    rng = np.random.default_rng(1)
+    Ks = [Intrinsics(100.0, 100.0, 31.5, 23.5, 64, 48), Intrinsics(150.0, 151.0, 32.0, 24.0, 64, 48),
+          Intrinsics(100.0, 100.0, 31.5, 23.5, 64, 48)]
+    w = FolderWriter(tmp_path)
+    for k, K in enumerate(Ks):
+        w.write(f"f{k}", rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), np.full((48, 64), 1.0 + k, np.float32), K)
+    assert (tmp_path / "intrinsics.txt").is_file()
+    ds = data.create("folder", root=tmp_path)
+    assert [ds[i]["K"] for i in range(3)] == Ks
+    half = data.create("folder", root=tmp_path, reduce=2)[1]["K"]
+    assert (half.fx, half.width) == (75.0, 32)
+    (tmp_path / "intrinsics.txt").write_text("f0 100 100 31.5 23.5 64\n")
+    with pytest.raises(data.DataError, match=r"intrinsics\.txt: line 1: need 'stem fx fy cx cy width height'"):
+        data.create("folder", root=tmp_path)

@@ -109,3 +109,27 @@ def test_demo_asset_is_a_generator_sample():
     np.testing.assert_array_equal(mm == 0, ~s["valid"])
     assert np.abs(mm[s["valid"]] / 1000.0 - s["depth"][s["valid"]]).max() <= 0.0005 + 1e-6
     assert np.abs(rgb.astype(int) - s["rgb"]).mean() < 1.0
+
+
+def test_widened_generator_with_random_cameras(tmp_path):
+    """--scene-types / --focal-range: every room's own camera goes to intrinsics.txt (no single
+    intrinsics.json), and the folder loader hands each image the K the generator used."""
+    folder = pytest.importorskip("rgb2depth.data.folder")
+    out = tmp_path / "w"
+    _run(out, "--workers", "1", "--scene-types", "office,kitchen", "--focal-range", "500,640")
+    assert not (out / "intrinsics.json").exists() and (out / "intrinsics.txt").is_file()
+    ds = SynthDataset(count=3, size=(36, 48), seed=11, scene_types="office,kitchen", focal_range=(500, 640))
+    loaded = folder.FolderDataset(out)
+    got = [loaded.load(i)["K"] for i in range(3)]
+    for g, i in zip(got, range(3), strict=True):
+        ref = ds[i]["K"]
+        assert abs(g.fx - ref.fx) < 1e-6 * ref.fx and (g.width, g.height) == (48, 36)
+    assert len({round(k.fx, 3) for k in got}) > 1  # the cameras differ
+    assert 500 * 48 / 640 - 1e-6 <= min(k.fx for k in got) and max(k.fx for k in got) <= 640 * 48 / 640 + 1e-6
+    assert json.loads((out / "synth.json").read_text())["focal_range"] == [500.0, 640.0]
+
+
+@pytest.mark.parametrize("bad", ["640", "640,500", "a,b", "0,10"])
+def test_bad_focal_range_is_a_one_line_error(tmp_path, bad):
+    r = CliRunner().invoke(_app(), ["--count", "1", "--size", "24x32", "-o", str(tmp_path / "x"), "--focal-range", bad])
+    assert r.exit_code != 0 and "--focal-range" in r.output and "LO,HI" in r.output

@@ -2,7 +2,9 @@
 stereo target writer, read here)::
 
     DIR/rgb/<stem>.png|jpg        DIR/depth/<stem>.png   uint16, metres = value / depth_scale
-    DIR/intrinsics.json           {"fx","fy","cx","cy","width","height"} (optional)
+    DIR/intrinsics.json           {"fx","fy","cx","cy","width","height"} (optional; one camera)
+    DIR/intrinsics.txt            "stem fx fy cx cy width height" per image (optional; a folder
+                                  whose images come from different cameras; wins over the JSON)
     DIR/poses.txt                 "stem tx ty tz qx qy qz qw" camera-to-world (optional)
     DIR/meta.json                 {"depth_scale": 256} (optional; default 1000 = millimetres)
 
@@ -41,6 +43,36 @@ def read_intrinsics_json(path: str | Path) -> Intrinsics:
         raise DataError(path, f"bad intrinsics JSON ({type(e).__name__}: {e}); need fx, fy, cx, cy, width, height") from None
 
 
+def read_intrinsics_txt(path: str | Path) -> dict[str, Intrinsics]:
+    """Per-image cameras: lines ``stem fx fy cx cy width height`` (``#`` starts a comment)."""
+    path = Path(path)
+    out: dict[str, Intrinsics] = {}
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        raise DataError(path, "file not found") from None
+    for n, line in enumerate(lines, 1):
+        parts = line.split("#", 1)[0].split()
+        if not parts:
+            continue
+        try:
+            if len(parts) != 7:
+                raise ValueError(f"{len(parts)} fields")
+            fx, fy, cx, cy = (float(v) for v in parts[1:5])
+            out[parts[0]] = Intrinsics(fx, fy, cx, cy, int(parts[5]), int(parts[6]))
+        except ValueError as e:
+            raise DataError(path, f"line {n}: need 'stem fx fy cx cy width height' ({e})") from None
+    return out
+
+
+def intrinsics_line(stem: str, K: Intrinsics) -> str:
+    """One line of ``intrinsics.txt``."""
+    return f"{stem} {K.fx:.9g} {K.fy:.9g} {K.cx:.9g} {K.cy:.9g} {K.width} {K.height}"
+
+
+INTRINSICS_TXT_HEADER = "# stem fx fy cx cy width height (pixels of the image as stored)\n"
+
+
 class FolderDataset(Source):
     name = "folder"
 
@@ -66,6 +98,8 @@ class FolderDataset(Source):
         self.depth_scale = float(depth_scale) if depth_scale is not None else scale
         ij = self.root / "intrinsics.json"
         self.K = K if K is not None else (read_intrinsics_json(ij) if ij.is_file() else None)
+        it = self.root / "intrinsics.txt"
+        self.per_image_K = read_intrinsics_txt(it) if K is None and it.is_file() else {}
         self.poses: dict[str, np.ndarray] = {}
         pp = self.root / "poses.txt"
         if pp.is_file():
@@ -83,7 +117,7 @@ class FolderDataset(Source):
             depth = reduce_depth(depth, rgb.shape[:2])
         if rgb.shape[:2] != depth.shape:
             raise DataError(self.depth_paths[stem], f"depth {depth.shape} does not match rgb {rgb.shape[:2]}")
-        K = self.K
+        K = self.per_image_K.get(stem, self.K)
         if K is not None and (K.width, K.height) != (rgb.shape[1], rgb.shape[0]):
             K = K.scaled(rgb.shape[1], rgb.shape[0])
         return make_sample(rgb, depth, K, stem, pose=self.poses.get(stem))
@@ -100,6 +134,7 @@ class FolderWriter:
         self.rgb_ext = rgb_ext
         self._poses: list[str] = []
         self._K: Intrinsics | None = None
+        self._Ks: list[str] = []  # per-image lines, written once a second camera shows up
         if self.depth_scale != DEFAULT_DEPTH_SCALE:
             write_text(self.root / "meta.json", json.dumps({"depth_scale": self.depth_scale}) + "\n")
 
@@ -107,11 +142,13 @@ class FolderWriter:
         write_rgb(self.root / "rgb" / f"{stem}{self.rgb_ext}", rgb)
         write_depth_png(self.root / "depth" / f"{stem}.png", depth, self.depth_scale)
         if K is not None:
+            self._Ks.append(intrinsics_line(stem, K))
             if self._K is None:
                 self._K = K
                 write_text(self.root / "intrinsics.json", json.dumps(K.to_dict(), indent=1) + "\n")
-            elif K != self._K:
-                raise ValueError(f"{self.root}: one folder holds one camera; {stem} has different intrinsics")
+            if K != self._K or (self.root / "intrinsics.txt").is_file():
+                # cameras differ: every image's own camera (intrinsics.json stays the first's)
+                write_text(self.root / "intrinsics.txt", INTRINSICS_TXT_HEADER + "\n".join(self._Ks) + "\n")
         if pose is not None:
             from scipy.spatial.transform import Rotation
 

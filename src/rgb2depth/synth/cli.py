@@ -1,7 +1,8 @@
-"""``rgb2depth synth``: write a synthetic RGB-D dataset in the folder layout (issue 7).
+"""``rgb2depth synth``: write a synthetic RGB-D dataset in the folder layout.
 
 Layout (docs/DEVELOPING.md): ``DIR/rgb/<stem>.png`` (or ``.jpg``), ``DIR/depth/<stem>.png`` (uint16
-millimetres, 0 = invalid), ``DIR/intrinsics.json``, ``DIR/poses.txt`` (TUM:
+millimetres, 0 = invalid), ``DIR/intrinsics.json`` (one camera) or ``DIR/intrinsics.txt`` (each
+image's camera, with ``--focal-range``), ``DIR/poses.txt`` (TUM:
 ``stem tx ty tz qx qy qz qw``, camera-to-world) and ``DIR/synth.json`` (the generator's
 settings). Sample ``i`` depends only on ``(seed, i)``, so the output is byte-identical for the
 same arguments whatever ``--workers`` is.
@@ -15,12 +16,13 @@ from pathlib import Path
 import typer
 
 
-def _write_sample(out: Path, sample: dict, rgb_format: str = "png") -> str:
-    """Write one sample's images; return its poses.txt line."""
+def _write_sample(out: Path, sample: dict, rgb_format: str = "png") -> tuple[str, str]:
+    """Write one sample's images; return its poses.txt and intrinsics.txt lines."""
     import cv2
     import numpy as np
     from scipy.spatial.transform import Rotation
 
+    from rgb2depth.data.folder import intrinsics_line
     from rgb2depth.fileio import imwrite
 
     stem = sample["id"]
@@ -33,7 +35,7 @@ def _write_sample(out: Path, sample: dict, rgb_format: str = "png") -> str:
     imwrite(depth_path, mm)
     pose = sample["pose"]
     q = Rotation.from_matrix(pose[:3, :3]).as_quat()  # x, y, z, w
-    return f"{stem} " + " ".join(f"{v:.9f}" for v in (*pose[:3, 3], *q))
+    return f"{stem} " + " ".join(f"{v:.9f}" for v in (*pose[:3, 3], *q)), intrinsics_line(stem, sample["K"])
 
 
 _WORKER: dict = {}
@@ -50,7 +52,7 @@ def _init_worker(kwargs: dict, out: str, rgb_format: str = "png") -> None:
     _WORKER["fmt"] = rgb_format
 
 
-def _work(i: int) -> tuple[int, str]:
+def _work(i: int) -> tuple[int, tuple[str, str]]:
     return i, _write_sample(_WORKER["out"], _WORKER["ds"][i], _WORKER["fmt"])
 
 
@@ -63,6 +65,9 @@ def synth(
     frames_per_scene: int = typer.Option(10, "--frames-per-scene", help="Frames per room with --trajectory.", min=1),
     sensor_noise: bool = typer.Option(False, "--sensor-noise", help="Kinect-like depth noise, holes and range limits."),
     intrinsics: str = typer.Option(None, "--intrinsics", help="fx,fy,cx,cy in pixels of the output size (default: NYU Kinect scaled)."),
+    scene_types: str = typer.Option(None, "--scene-types", help="The widened generator's room types and weights: 'mix', 'office,kitchen' or 'office:2,kitchen:1' (default: the original generic rooms).", show_default=False),
+    views: str = typer.Option(None, "--views", help="Camera kinds and weights (hand-held, robot, close-up; 'mix'); default 'mix' with --scene-types, else the original sampler.", show_default=False),
+    focal_range: str = typer.Option(None, "--focal-range", help="LO,HI: each room draws its camera's focal length in pixels at 640x480 (e.g. 500,640); every image's camera goes to intrinsics.txt.", show_default=False),
     workers: int = typer.Option(2, "--workers", "-j", help="Rendering processes.", min=1),
     rgb_format: str = typer.Option("png", "--rgb-format", help="png, or jpg (quality 95) for smaller folders."),
 ) -> None:
@@ -75,8 +80,20 @@ def synth(
         hw = parse_size(size)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--size") from None
+    focal = None
+    if focal_range is not None:
+        try:
+            focal = [float(v) for v in focal_range.split(",")]
+            if len(focal) != 2 or not 0 < focal[0] <= focal[1]:
+                raise ValueError
+        except ValueError:
+            raise typer.BadParameter(f"must be LO,HI pixels with 0 < LO <= HI, got {focal_range!r}",
+                                     param_hint="--focal-range") from None
+        if intrinsics is not None:
+            raise typer.BadParameter("give --intrinsics (one camera) or --focal-range (one per room), not both")
     kwargs = dict(count=count, size=hw, seed=seed, trajectory=trajectory, frames_per_scene=frames_per_scene,
-                  sensor_noise=sensor_noise, intrinsics=intrinsics, threads=1)
+                  sensor_noise=sensor_noise, intrinsics=intrinsics, threads=1, scene_types=scene_types,
+                  views=views, focal_range=focal)
     try:
         ds = SynthDataset(**kwargs)
     except ValueError as e:
@@ -86,7 +103,8 @@ def synth(
     try:
         for sub in ("rgb", "depth"):
             ensure_dir(out / sub, "output folder (--out)")
-        write_text(out / "intrinsics.json", json.dumps(ds.K.to_dict(), indent=1) + "\n")
+        if ds.K is not None:  # one camera; with --focal-range every image's is in intrinsics.txt
+            write_text(out / "intrinsics.json", json.dumps(ds.K.to_dict(), indent=1) + "\n")
     except OutputError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
@@ -108,7 +126,7 @@ def _render_all(ds, kwargs: dict, out: Path, count: int, workers: int, rgb_forma
     from rgb2depth.fileio import write_text
 
     write_text(out / "synth.json", json.dumps(settings, indent=1) + "\n")
-    lines: list[str | None] = [None] * count
+    lines: list[tuple[str, str] | None] = [None] * count
     bar = tqdm(total=count, desc="synth", unit="img")
     try:
         if workers <= 1 or count == 1:
@@ -129,4 +147,9 @@ def _render_all(ds, kwargs: dict, out: Path, count: int, workers: int, rgb_forma
                     bar.update()
     finally:
         bar.close()
-    write_text(out / "poses.txt", "# stem tx ty tz qx qy qz qw (camera-to-world, metres)\n" + "\n".join(lines) + "\n")
+    write_text(out / "poses.txt", "# stem tx ty tz qx qy qz qw (camera-to-world, metres)\n"
+               + "\n".join(pose for pose, _ in lines) + "\n")
+    if ds.K is None:
+        from rgb2depth.data.folder import INTRINSICS_TXT_HEADER
+
+        write_text(out / "intrinsics.txt", INTRINSICS_TXT_HEADER + "\n".join(k for _, k in lines) + "\n")
