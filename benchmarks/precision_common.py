@@ -75,11 +75,18 @@ def predictors(model: str, threads: int, calibration: Path | None) -> dict:
     return out
 
 
-def interleaved(fns: dict[str, Callable[[], object]], warmup: int, iters: int) -> tuple[dict, dict]:
+def interleaved(fns: dict[str, Callable[[], object]], warmup: int, iters: int,
+                settle_ms: float = 150.0) -> tuple[dict, dict]:
     """``(wall, cpu)``: milliseconds per call of each function over ``iters`` rounds that call
     every function once, after ``warmup`` such rounds. On a machine shared with other work the
     process CPU time per call is the steadier figure (with one thread it is the compute time;
-    with more it also counts the threads' spin-waiting)."""
+    with more it also counts the threads' spin-waiting).
+
+    Each timed call starts ``settle_ms`` after the previous one ended: PyTorch's OpenMP workers
+    and ONNX Runtime's pool spin-wait on the cores for a while after a call, and without the
+    pause each way would be timed against the previous way's spinning threads (on 2 cores that
+    halved ONNX Runtime's 2-thread speed right after a PyTorch call). A program that runs one
+    runtime has no such neighbour."""
     for _ in range(warmup):
         for f in fns.values():
             f()
@@ -87,6 +94,7 @@ def interleaved(fns: dict[str, Callable[[], object]], warmup: int, iters: int) -
     cpu: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(iters):
         for k, f in fns.items():
+            time.sleep(settle_ms / 1e3)
             t, c = time.perf_counter(), time.process_time()
             f()
             wall[k].append((time.perf_counter() - t) * 1e3)
