@@ -65,7 +65,7 @@ def predictors(model: str, threads: int, calibration: Path | None) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # registry names: untrained, fine for timing
         out = {
-            "torch float32": load(model, threads=threads),
+            "torch float32": load(model, backend="torch", threads=threads),
             BASE: load(model, backend="onnxruntime", threads=threads),
             "onnxruntime int8": load(model, precision="int8", threads=threads,
                                      calibration=None if model == "default" else calibration),
