@@ -347,13 +347,13 @@ def test_lr_mult_trains_a_part_at_its_own_rate(tmp_path):
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     opt = build_optimizer({"name": "adam", "lr": 1e-2, "lr_mult": {"encoder": 0.1}}, model.parameters(), model)
     assert [g["name"] for g in opt.param_groups] == ["encoder", "rest"] and base_lr(opt) == 1e-2
+    sched = build_scheduler({"name": "cosine", "min_lr": 0.0}, opt, 4)
     model(torch.randn(8, 4)).pow(2).mean().backward()
     opt.step()
     for n, p in model.named_parameters():
         step = (p.detach() - before[n]).abs()
         want = 1e-3 if n.startswith("encoder") else 1e-2
         assert torch.allclose(step, torch.full_like(step, want), rtol=1e-3), (n, step)
-    sched = build_scheduler({"name": "cosine", "min_lr": 0.0}, opt, 4)
     sched.step()
     enc, rest = (g["lr"] for g in opt.param_groups)
     assert abs(enc / rest - 0.1) < 1e-9 and rest < 1e-2

@@ -43,6 +43,9 @@ from rgb2depth.fileio import write_bytes
 from rgb2depth.models.base import ModelMeta, to_metres
 
 OPSET = 17
+#: Bumped whenever the graphs the project's modules trace change (e.g. the up-sampling blocks'
+#: export form), so that files cached by an older version are made again, not reused.
+GRAPH_VERSION = 2
 META_KEY = "rgb2depth_meta"
 SIZE_KEY = "rgb2depth_input_hw"
 TS_META_FILE = "rgb2depth_meta.json"
@@ -297,10 +300,10 @@ def weights_digest(model: nn.Module) -> str:
 
 
 def model_fingerprint(model: nn.Module, *extra: object) -> str:
-    """A hash of :func:`weights_digest`, the PyTorch version (its exporter makes the graph) and
-    ``extra`` (for cache file names)."""
+    """A hash of :func:`weights_digest`, the PyTorch version (its exporter makes the graph),
+    :data:`GRAPH_VERSION` and ``extra`` (for cache file names)."""
     h = hashlib.sha256()
-    h.update(json.dumps([weights_digest(model), torch.__version__, [str(e) for e in extra]]).encode())
+    h.update(json.dumps([weights_digest(model), torch.__version__, GRAPH_VERSION, [str(e) for e in extra]]).encode())
     return h.hexdigest()[:20]
 
 

@@ -30,11 +30,13 @@ run time (differentiably, so training gives the same gradients). ``impl`` choose
   four matrix products over a channels-last im2col, which beat oneDNN's convolutions there
   (``benchmarks/bench_models.py``).
 
-A traced eval-mode block (ONNX / TorchScript export) computes the fused 36-tap convolution with
-its output channels in ``pixel_shuffle`` order, then ``pixel_shuffle`` (ONNX ``DepthToSpace``)
-and a ``split`` of the G branches: two operators that ONNX Runtime runs on int8 data in a
+A traced eval-mode block (ONNX / TorchScript export) computes, for each of its G branches, the
+fused 36-tap convolution with its output channels in ``pixel_shuffle`` order, then
+``pixel_shuffle`` (ONNX ``DepthToSpace``): ONNX Runtime runs the shuffle on int8 data in a
 quantised graph, where the reshape/transpose chain of :func:`interleave` runs as slow
-7-dimensional transposes (``docs/results/int8.md``).
+7-dimensional transposes, and one convolution per branch needs no ``Split`` of a shared output,
+which stays float32 when one branch's ReLU is folded into its quantiser
+(``docs/results/int8.md``).
 
 In eval mode, BatchNorm is folded into the convolution (scale the filter, add a bias), and
 under ``torch.no_grad()`` the derived filters are cached until a parameter or buffer changes
@@ -291,9 +293,11 @@ def _run(kind: str, x: torch.Tensor, filters, bias, groups: int) -> torch.Tensor
     """Apply what :func:`_arrange` built: (G, N, C, 2H, 2W)."""
     if kind == "fused":
         return interleave(F.conv2d(x, filters, bias, padding=1), groups)
-    if kind == "shuffle":  # a tuple of G (N, C, 2H, 2W) maps
-        y = F.pixel_shuffle(F.conv2d(x, filters, bias, padding=1), 2)
-        return torch.split(y, int(filters.shape[0]) // (4 * groups), dim=1)
+    if kind == "shuffle":  # a tuple of G (N, C, 2H, 2W) maps: one convolution + shuffle per branch
+        per = int(filters.shape[0]) // groups
+        return tuple(F.pixel_shuffle(F.conv2d(x, filters[g * per:(g + 1) * per],
+                                              None if bias is None else bias[g * per:(g + 1) * per], padding=1), 2)
+                     for g in range(groups))
     if kind == "split":
         return up_fast(x, filters, bias, "split")
     return up_phases(x, filters, bias, groups)
