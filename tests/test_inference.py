@@ -391,3 +391,23 @@ def test_load_on_a_device_this_build_lacks_is_one_line():
     with pytest.raises(ModelLoadError, match="device cuda: this PyTorch .* without CUDA") as e:
         load("unet_realtime", device="cuda")
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("kind, y", [
+    ("log", [[-1.5, 0.0, 2.0]]),
+    ("normalized", [[-0.2, 0.5, 1.3]]),
+    ("metres", [[-1.0, 0.0, 4.5]]),
+])
+def test_onnxruntime_output_conversion_matches_torch(kind, y):
+    """The ONNX Runtime backend converts its outputs to metres in NumPy: the same values as the
+    PyTorch backend's conversion (exp for log, clipped [0, 1] x max_depth, non-negative metres)."""
+    from rgb2depth.inference.runners import output_to_metres, output_to_metres_np
+    from rgb2depth.models.base import ModelMeta
+
+    meta = ModelMeta(output=kind, max_depth=10.0)
+    a = np.asarray(y, np.float32)
+    got = output_to_metres_np(a, meta)
+    want = output_to_metres(torch.from_numpy(a), meta).numpy()
+    assert got.dtype == np.float32 and np.allclose(got, want, rtol=1e-6)
+    hand = {"log": np.exp(a), "normalized": np.array([[0.0, 5.0, 10.0]]), "metres": np.array([[0.0, 0.0, 4.5]])}[kind]
+    assert np.allclose(got, hand, rtol=1e-6)
