@@ -365,7 +365,7 @@ def _int8_calibration(r: ResolvedModel, calibration):
 def default_backend(r: ResolvedModel, device: str, precision: str) -> str:
     """The backend ``backend=None`` picks: ONNX Runtime for an ``.onnx`` file, for int8, and for
     the shipped default model in float32 on the CPU (its ONNX export is checked against PyTorch
-    in the tests and runs about twice as fast on a laptop CPU, docs/results/default_model_v3.md);
+    in the tests and runs about twice as fast on a laptop CPU, rgb2depth/weights/MODEL_CARD.md);
     PyTorch for everything else (other model files keep the backend they were trained with unless
     asked, and bf16 and GPUs are PyTorch's)."""
     if r.kind == "onnx" or precision == "int8":
