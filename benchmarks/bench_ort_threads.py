@@ -17,6 +17,7 @@ import argparse
 import collections
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -31,6 +32,10 @@ def session(path: str, threads: int, spin: bool = True, profile: bool = False):
     if not spin:
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.enable_profiling = profile
+    if profile:  # the profile goes to the temporary folder (read back and deleted in main)
+        import tempfile
+
+        so.profile_file_prefix = str(Path(tempfile.gettempdir()) / "rgb2depth_ort_profile")
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
@@ -67,7 +72,10 @@ def main() -> None:
         for _ in range(8):
             s.run(None, {s.get_inputs()[0].name: x})
         per_op: collections.Counter = collections.Counter()
-        for e in json.loads(open(s.end_profiling()).read()):
+        trace = Path(s.end_profiling())
+        events = json.loads(trace.read_text())
+        trace.unlink()
+        for e in events:
             if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
                 per_op[e["args"].get("op_name")] += e["dur"]
         print(f"int8 profile, {t} thread(s), ms per run: "
