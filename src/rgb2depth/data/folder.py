@@ -70,7 +70,10 @@ def intrinsics_line(stem: str, K: Intrinsics) -> str:
     return f"{stem} {K.fx:.9g} {K.fy:.9g} {K.cx:.9g} {K.cy:.9g} {K.width} {K.height}"
 
 
-INTRINSICS_TXT_HEADER = "# stem fx fy cx cy width height (pixels of the image as stored)\n"
+def write_intrinsics_txt(root: str | Path, lines: list[str]) -> None:
+    """``root/intrinsics.txt`` (atomically) from :func:`intrinsics_line` lines."""
+    write_text(Path(root) / "intrinsics.txt",
+               "# stem fx fy cx cy width height (pixels of the image as stored)\n" + "\n".join(lines) + "\n")
 
 
 class FolderDataset(Source):
@@ -148,7 +151,7 @@ class FolderWriter:
                 write_text(self.root / "intrinsics.json", json.dumps(K.to_dict(), indent=1) + "\n")
             if K != self._K or (self.root / "intrinsics.txt").is_file():
                 # cameras differ: every image's own camera (intrinsics.json stays the first's)
-                write_text(self.root / "intrinsics.txt", INTRINSICS_TXT_HEADER + "\n".join(self._Ks) + "\n")
+                write_intrinsics_txt(self.root, self._Ks)
         if pose is not None:
             from scipy.spatial.transform import Rotation
 

@@ -150,6 +150,6 @@ def _render_all(ds, kwargs: dict, out: Path, count: int, workers: int, rgb_forma
     write_text(out / "poses.txt", "# stem tx ty tz qx qy qz qw (camera-to-world, metres)\n"
                + "\n".join(pose for pose, _ in lines) + "\n")
     if ds.K is None:
-        from rgb2depth.data.folder import INTRINSICS_TXT_HEADER
+        from rgb2depth.data.folder import write_intrinsics_txt
 
-        write_text(out / "intrinsics.txt", INTRINSICS_TXT_HEADER + "\n".join(k for _, k in lines) + "\n")
+        write_intrinsics_txt(out, [k for _, k in lines])

@@ -75,7 +75,7 @@ def init_prefixes(model: nn.Module, names: list[str] | None) -> list[str]:
     for n in names or []:
         if n in parts and module_names.get(id(parts[n])):
             out.append(module_names[id(parts[n])])
-        elif any(k == n or k.startswith(n + ".") for k in keys):
+        elif any(is_under(k, n) for k in keys):
             out.append(n)
         else:
             raise ValueError(f"model.init_include: {n!r} is not a part of the model (parts: "
@@ -83,8 +83,14 @@ def init_prefixes(model: nn.Module, names: list[str] | None) -> list[str]:
     return out
 
 
+def is_under(key: str, prefix: str) -> bool:
+    """Whether the weight / module name ``key`` is ``prefix`` or lies inside it (``decoder``
+    holds ``decoder.blocks.0.weight``, not ``decoder2.weight``)."""
+    return key == prefix or key.startswith(prefix + ".")
+
+
 def _under(key: str, prefixes: list[str]) -> bool:
-    return not prefixes or any(key == p or key.startswith(p + ".") for p in prefixes)
+    return not prefixes or any(is_under(key, p) for p in prefixes)
 
 
 def load_init_weights(model: nn.Module, path: str, strict: bool = True, include: list[str] | None = None) -> dict:
@@ -172,7 +178,7 @@ def resolve_parts(model: nn.Module, names: list[str], what: str = "cannot freeze
     for n in names or []:
         if n in parts:
             out.append((n, parts[n]))
-        elif any(p == n or p.startswith(n + ".") for p in param_names):
+        elif any(is_under(p, n) for p in param_names):
             out.append((n, None))
         else:
             raise ValueError(f"{what} {n!r}: not a part of the model (parts: "
@@ -194,7 +200,7 @@ def apply_freeze(model: nn.Module, freeze: list[str], train_parts: list[str] | N
                 keep_ids |= {id(p) for p in m.parameters()}
         keep_prefixes = [n for n, m in keep if m is None]
         for n, p in model.named_parameters():
-            if id(p) not in keep_ids and not any(n == k or n.startswith(k + ".") for k in keep_prefixes):
+            if id(p) not in keep_ids and not any(is_under(n, k) for k in keep_prefixes):
                 p.requires_grad_(False)
         for name, m in model_parts(model).items():
             if name not in train_parts:
@@ -208,10 +214,10 @@ def apply_freeze(model: nn.Module, freeze: list[str], train_parts: list[str] | N
             frozen_prefixes.append(n)
     if frozen_prefixes:
         for n, p in model.named_parameters():
-            if any(n == k or n.startswith(k + ".") for k in frozen_prefixes):
+            if any(is_under(n, k) for k in frozen_prefixes):
                 p.requires_grad_(False)
         for n, m in model.named_modules():
-            if any(n == k or n.startswith(k + ".") for k in frozen_prefixes):
+            if any(is_under(n, k) for k in frozen_prefixes):
                 frozen_modules.append(m)
     return frozen_modules
 
@@ -236,7 +242,7 @@ def param_groups(model: nn.Module, params, lr: float, lr_mult: dict | None) -> l
         if module is not None:
             members = list(module.parameters())
         else:
-            members = [p for n, p in model.named_parameters() if n == part or n.startswith(part + ".")]
+            members = [p for n, p in model.named_parameters() if is_under(n, part)]
         members = [p for p in members if id(p) in wanted and id(p) not in taken]
         taken |= {id(p) for p in members}
         if members:
