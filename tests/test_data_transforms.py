@@ -161,6 +161,63 @@ def test_bad_config_is_named():
         T.build({"preset": "nope"}, train=True)
 
 
+def _real_photo_sample():
+    """The shipped real demo frame (TUM fr3/cabinet, CC BY 4.0), downsized, with a plane for depth."""
+    import cv2
+
+    from rgb2depth.demo import assets_dir
+
+    rgb = cv2.cvtColor(cv2.imread(str(assets_dir() / "tum_cabinet.jpg")), cv2.COLOR_BGR2RGB)
+    rgb = cv2.resize(rgb, (160, 120), interpolation=cv2.INTER_AREA)
+    return make_sample(rgb, np.full((120, 160), 2.0, np.float32), Intrinsics(130, 130, 80, 60, 160, 120), "cab")
+
+
+def test_hue_rotation_keeps_luma_and_grey_and_inverts():
+    img = _real_photo_sample()["rgb"].astype(np.float32)
+    luma = np.array([0.299, 0.587, 0.114], np.float32)
+    r = T.rotate_hue(img, 0.2)
+    np.testing.assert_allclose(r @ luma, img @ luma, atol=1e-3)  # brightness unchanged
+    assert np.abs(r - img).max() > 20  # and the colours did move
+    np.testing.assert_allclose(T.rotate_hue(r, -0.2), img, atol=1e-2)  # -x undoes +x
+    np.testing.assert_allclose(T.rotate_hue(img, 1.0), img, atol=1e-2)  # a full turn is identity
+    grey = np.full((4, 4, 3), 117.0, np.float32)
+    np.testing.assert_allclose(T.rotate_hue(grey, 0.37), grey, atol=1e-3)
+
+
+def test_gamma_matches_the_formula():
+    s = _real_photo_sample()
+    o = T.color_jitter(s, np.random.default_rng(3), gamma=(1.5, 1.5))
+    want = np.clip(255.0 * (s["rgb"] / 255.0) ** 1.5 + 0.5, 0, 255).astype(np.uint8)
+    assert np.array_equal(o["rgb"], want)
+
+
+def test_camera_effects_on_a_real_photo():
+    import cv2
+
+    s = _real_photo_sample()
+    rng = np.random.default_rng
+    # JPEG at a fixed quality is exactly OpenCV's round trip; depth, mask and intrinsics untouched
+    o = T.camera_effects(s, rng(0), jpeg=1.0, jpeg_quality=(30, 30))
+    ok, buf = cv2.imencode(".jpg", s["rgb"], [cv2.IMWRITE_JPEG_QUALITY, 30])
+    assert np.array_equal(o["rgb"], cv2.imdecode(buf, cv2.IMREAD_UNCHANGED))
+    assert np.array_equal(o["depth"], s["depth"]) and o["K"] == s["K"] and o["rgb"].dtype == np.uint8
+    # noise: the added error has the requested standard deviation (clipping aside)
+    o = T.camera_effects(s, rng(1), noise=(5.0, 5.0))
+    diff = o["rgb"].astype(np.float32) - s["rgb"]
+    inside = (s["rgb"] > 20) & (s["rgb"] < 235)
+    assert abs(diff[inside].std() - 5.0) < 0.3 and abs(diff[inside].mean()) < 0.2
+    # blur at probability 1 is OpenCV's Gaussian; at probability 0 the image is unchanged
+    o = T.camera_effects(s, rng(2), blur=1.0, blur_sigma=(1.2, 1.2))
+    assert np.array_equal(o["rgb"], cv2.GaussianBlur(s["rgb"], (0, 0), 1.2))
+    assert np.array_equal(T.camera_effects(s, rng(2), blur=0.0)["rgb"], s["rgb"])
+    # from a config, in the training pipeline only
+    cfg = {"camera": {"blur": 1.0, "noise": [2, 4], "jpeg": 1.0}, "color": {"gamma": [0.8, 1.2], "hue": 0.1}}
+    assert "camera" in repr(T.build(cfg, train=True))
+    assert np.array_equal(T.build(cfg, train=False)(s, rng(0))["rgb"], s["rgb"])
+    with pytest.raises(ValueError, match=r"unknown camera augmentation keys \['sharpen'\]"):
+        T.build({"camera": {"sharpen": 1}}, train=True)
+
+
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 

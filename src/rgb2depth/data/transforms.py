@@ -32,13 +32,21 @@ Config (the trainer's YAML passes this dict through; all keys optional)::
     crop:          [h, w] random crop in training, centre crop in eval    none
     hflip:         probability of a horizontal flip                      (train) 0
     color:         {brightness, contrast, saturation: x -> factor in [1-x, 1+x];
-                    gain: [lo, hi] per-channel factor (Eigen)}           (train) none
+                    gain: [lo, hi] per-channel factor (Eigen);
+                    gamma: [lo, hi] exponent on [0, 1] intensities;
+                    hue: x -> hue rotated by up to +-x of a turn}        (train) none
+    camera:        {blur: p, blur_sigma: [lo, hi], noise: [lo, hi] std in 0..255 units,
+                    jpeg: p, jpeg_quality: [lo, hi]}                      (train) none
+                   (domain randomisation: the defocus, sensor noise and compression of real
+                   cameras, which rendered images lack, so that a network trained on both
+                   cannot tell them apart by these cues alone)
     grayscale:     true -> RGB -> luma replicated to 3 channels, ``gray`` = True
     min_depth, max_depth: depths outside become invalid (Make3D: max_depth 70)
     depth_resample: "nearest" (default) or "valid"
     min_valid_fraction: for "valid" resampling (default 1.0: all contributing pixels valid)
 
-Training order: downsample, center_crop, resize, scale, zoom, rotate, crop, hflip, color, grayscale,
+Training order: downsample, center_crop, resize, scale, zoom, rotate, crop, hflip, color, camera,
+grayscale,
 depth range, final resize to ``size`` when the shape still differs. Evaluation: the same without
 the random steps (crop is central). Deterministic: all randomness comes from the generator
 passed with each call. Keys other than rgb/depth/valid/K/pose (e.g. a loader's ``disparity``)
@@ -75,9 +83,11 @@ PRESETS: dict[str, dict] = {
 
 KNOWN_KEYS = {
     "preset", "downsample", "center_crop", "resize", "scale", "zoom", "rotate", "crop", "hflip", "color",
-    "grayscale", "min_depth", "max_depth", "depth_resample", "min_valid_fraction",
+    "camera", "grayscale", "min_depth", "max_depth", "depth_resample", "min_valid_fraction",
 }
-COLOR_KEYS = {"brightness", "contrast", "saturation", "gain"}
+COLOR_KEYS = {"brightness", "contrast", "saturation", "gain", "gamma", "hue"}
+CAMERA_KEYS = {"blur", "blur_sigma", "noise", "jpeg", "jpeg_quality"}
+RANGE_KEYS = {"gain", "gamma", "blur_sigma", "noise", "jpeg_quality"}
 
 
 # ----------------------------------------------------------------------------- primitives
@@ -231,7 +241,8 @@ def scale_zoom(s: dict, factor: float, rng: np.random.Generator | None, depth_mo
 
 
 def color_jitter(s: dict, rng: np.random.Generator, brightness: float = 0.0, contrast: float = 0.0,
-                 saturation: float = 0.0, gain: tuple[float, float] | None = None) -> dict:
+                 saturation: float = 0.0, gain: tuple[float, float] | None = None,
+                 gamma: tuple[float, float] | None = None, hue: float = 0.0) -> dict:
     """Photometric jitter on the RGB only. Hand-written in numpy because samples are uint8
     arrays before tensor conversion (kornia's ColorJitter works on torch batches)."""
     img = s["rgb"].astype(np.float32)
@@ -245,8 +256,44 @@ def color_jitter(s: dict, rng: np.random.Generator, brightness: float = 0.0, con
         img = (img - g) * rng.uniform(1 - saturation, 1 + saturation) + g
     if gain is not None:
         img *= rng.uniform(gain[0], gain[1], size=3).astype(np.float32)
+    if gamma is not None:
+        img = 255.0 * (np.clip(img, 0, 255) / 255.0) ** rng.uniform(gamma[0], gamma[1])
+    if hue:
+        img = rotate_hue(img, float(rng.uniform(-hue, hue)))
     s = _copy(s)
     s["rgb"] = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+    return s
+
+
+def rotate_hue(img: np.ndarray, turns: float) -> np.ndarray:
+    """Rotate the hue of float RGB (0..255) by ``turns`` of a full turn, keeping luma: a rotation
+    about the grey axis in YIQ space (one 3x3 matrix, so no HSV round trip and its clipping)."""
+    a = 2.0 * math.pi * turns
+    to_yiq = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], np.float32)
+    rot = np.array([[1, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]], np.float32)
+    m = np.linalg.inv(to_yiq) @ rot @ to_yiq
+    return img @ m.T.astype(np.float32)
+
+
+def camera_effects(s: dict, rng: np.random.Generator, blur: float = 0.0, blur_sigma: tuple[float, float] = (0.5, 1.5),
+                   noise: tuple[float, float] | None = None, jpeg: float = 0.0,
+                   jpeg_quality: tuple[float, float] = (40, 95)) -> dict:
+    """What a real camera adds to an image, on the RGB only: with probability ``blur`` a Gaussian
+    defocus of a random sigma, Gaussian sensor noise of a random std (0..255 units), and with
+    probability ``jpeg`` a JPEG round trip at a random quality (OpenCV's encoder)."""
+    img = np.ascontiguousarray(s["rgb"])
+    if blur and rng.random() < blur:
+        img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(*blur_sigma)))
+    if noise is not None:
+        std = float(rng.uniform(*noise))
+        if std > 0:
+            img = np.clip(img + rng.normal(0.0, std, img.shape).astype(np.float32) + 0.5, 0, 255).astype(np.uint8)
+    if jpeg and rng.random() < jpeg:
+        q = int(rng.uniform(*jpeg_quality))
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
+        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    s = _copy(s)
+    s["rgb"] = img
     return s
 
 
@@ -309,11 +356,19 @@ def resolve(cfg: dict | None) -> dict:
     unknown = set(out) - KNOWN_KEYS
     if unknown:
         raise ValueError(f"unknown transform config keys {sorted(unknown)} (known: {sorted(KNOWN_KEYS)})")
-    if isinstance(out.get("color"), dict):
-        bad = set(out["color"]) - COLOR_KEYS
-        if bad:
-            raise ValueError(f"unknown color jitter keys {sorted(bad)} (known: {sorted(COLOR_KEYS)})")
+    for key, known in (("color", COLOR_KEYS), ("camera", CAMERA_KEYS)):
+        if isinstance(out.get(key), dict):
+            bad = set(out[key]) - known
+            if bad:
+                raise ValueError(f"unknown {key} augmentation keys {sorted(bad)} (known: {sorted(known)})")
     return out
+
+
+def _options(d: dict | None) -> dict | None:
+    """A color/camera option dict with its [lo, hi] ranges as tuples and the rest as floats."""
+    if not d:
+        return None
+    return {k: (tuple(float(x) for x in v) if k in RANGE_KEYS else float(v)) for k, v in d.items()}
 
 
 class Compose:
@@ -335,8 +390,8 @@ class Compose:
         self.zoom = None if zm is None else (float(zm[0]), float(zm[1]))
         self.rotate = float(cfg.get("rotate", 0.0) or 0.0)
         self.hflip = float(cfg.get("hflip", 0.0) or 0.0)
-        col = cfg.get("color") or {}
-        self.color = {k: (tuple(v) if k == "gain" else float(v)) for k, v in col.items()} if col else None
+        self.color = _options(cfg.get("color"))
+        self.camera = _options(cfg.get("camera"))
         self.gray = bool(cfg.get("grayscale", False))
         self.min_depth, self.max_depth = cfg.get("min_depth"), cfg.get("max_depth")
         self.steps = self._describe()
@@ -361,6 +416,8 @@ class Compose:
             st.append(f"hflip p={self.hflip}")
         if self.train and self.color:
             st.append(f"color {self.color}")
+        if self.train and self.camera:
+            st.append(f"camera {self.camera}")
         if self.gray:
             st.append("grayscale")
         if self.min_depth is not None or self.max_depth is not None:
@@ -395,6 +452,8 @@ class Compose:
                 s = hflip(s)
             if self.color:
                 s = color_jitter(s, rng, **self.color)
+            if self.camera:
+                s = camera_effects(s, rng, **self.camera)
         elif self.crop:
             s = center_crop(s, *self.crop)
         if self.gray:
