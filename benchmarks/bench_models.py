@@ -10,8 +10,9 @@ FCRN ResNet-50 UpProj at 228x304 with the naive up-projection (unpool + 5x5 conv
 paper 003 Fig. 2c) against the fast one (Fig. 2d / 3), and their whole-model ratio.
 
 ``--precision MODELS``: each model (registry name at its paper's size, ``default`` or a model
-file) run as PyTorch float32, ONNX Runtime float32, ONNX Runtime int8 (calibrated on the TUM
-fr1/rpy frames, or ``--calibrate DIR``; the default model uses its shipped record) and PyTorch
+file) run as PyTorch float32, ONNX Runtime float32, ONNX Runtime int8 (calibrated on 64 varied
+indoor training-side images, ``precision_common.calibration_folder``, or ``--calibrate DIR``; the
+default model uses its shipped record) and PyTorch
 bfloat16 where the CPU has it, timed interleaved in one run (wall median and min, CPU time per
 call, speed-ups, GMAC/s); trained models (``default``, files) also get the NYU sample's AbsRel
 and delta1 per way and their change from float32.
@@ -122,7 +123,7 @@ def main() -> None:
     ap.add_argument("--onnx", action="store_true", help="also time ONNX Runtime (CPU provider)")
     ap.add_argument("--no-ratio", action="store_true", help="skip the FCRN fast/naive comparison")
     ap.add_argument("--precision", default="", help="comma-separated models: float32 vs int8 vs bf16 (see above)")
-    ap.add_argument("--calibrate", type=Path, default=None, help="int8 calibration images (default: TUM fr1/rpy frames)")
+    ap.add_argument("--calibrate", type=Path, default=None, help="int8 calibration images (default: 64 varied indoor training-side images)")
     ap.add_argument("--out", type=Path, help="also write the Markdown to this file")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from precision_common import calibration_folder, precision_table, predictors
+from precision_common import calibration_folder, desk_frames, precision_table, predictors
 
 
 def model_path(tmp: Path, model: str | None) -> str:
@@ -211,13 +211,13 @@ def precision_sections(model: str, args, tmp: Path) -> list[str]:
     import torch
     from PIL import Image
 
-    frames = calibration_folder()
+    frames = desk_frames()
     img = tmp / "frame_480x640.jpg"
     if frames is not None:
         img.write_bytes(sorted(frames.glob("*.jpg"))[len(list(frames.glob("*.jpg"))) // 2].read_bytes())
     else:
         Image.fromarray(cv2.resize(photo(240, 320), (640, 480))).save(img, quality=90)
-    preds = predictors(model, args.threads, frames)
+    preds = predictors(model, args.threads, calibration_folder())
     first = next(iter(preds.values()))
     nh, nw = first.network_size(480, 640)
     x = torch.rand(1, first.meta.in_channels, nh, nw, generator=torch.Generator().manual_seed(0))
