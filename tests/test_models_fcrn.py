@@ -12,6 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from rgb2depth.models import create
+from rgb2depth.models.fcrn import TABLE1_PARAMS
 from rgb2depth.models.upsampling import (
     GEMM_MAX_PIXELS,
     UpConv,
@@ -26,17 +27,8 @@ from rgb2depth.models.upsampling import (
     up_phases,
 )
 
-# Table 1 of paper 003, "#params".
-TABLE1 = [
-    ("alexnet", "fc", 104.4e6),
-    ("alexnet", "upconv", 6.3e6),
-    ("vgg16", "upconv", 18.5e6),
-    ("resnet50", "fc", 359.1e6),
-    ("resnet50", "fc64x48", 73.9e6),
-    ("resnet50", "deconv", 28.5e6),
-    ("resnet50", "upconv", 43.1e6),
-    ("resnet50", "upproj", 63.6e6),
-]
+# Table 1 of paper 003, "#params", as the model module records it.
+TABLE1 = [(backbone, decoder, n) for (backbone, decoder), n in TABLE1_PARAMS.items()]
 
 
 def ref_unpool(x: torch.Tensor) -> torch.Tensor:
