@@ -20,7 +20,7 @@ def export(
     verify: bool = typer.Option(False, "--verify", help="Run PyTorch and the exported file on the same random input and report the max abs difference; with --int8, report the depth difference int8 vs float32 on the calibration folder's images that were not calibrated on."),
     tolerance: float = typer.Option(1e-3, "--tolerance", help="With --verify: fail (exit 1) when the max abs difference in metres exceeds this (float32 exports)."),
     int8: bool = typer.Option(False, "--int8", help="ONNX only: static int8 quantisation (ONNX Runtime QDQ, int8 weights per channel, uint8 activations), calibrated on --calibrate."),
-    calibrate: Path = typer.Option(None, "--calibrate", help="With --int8: a folder of real images like the ones the model will see (searched recursively).", show_default=False),
+    calibrate: Path = typer.Option(None, "--calibrate", help="With --int8: a folder of real images as varied as the ones the model will see (scenes, depth ranges, lighting; frames of one scene clip the activations of others), searched recursively.", show_default=False),
     calibrate_count: int = typer.Option(32, "--calibrate-count", help="With --int8: how many of the folder's images to calibrate on (spread evenly over the sorted list)."),
     int8_tolerance: float = typer.Option(0.05, "--int8-tolerance", help="With --int8 --verify: fail (exit 1) when the median relative depth difference int8 vs float32 exceeds this."),
     save_calibration: Path = typer.Option(None, "--save-calibration", help="With --int8: also write the calibration record (activation ranges, keyed to the weights) as JSON, from which rgb2depth makes int8 models at any input size.", show_default=False),
