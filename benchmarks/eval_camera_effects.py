@@ -31,13 +31,14 @@ WAYS = {
 
 
 def scales(model: str, rooms: int) -> dict[str, list[float]]:
-    from eval_training_side import scale_factor
+    from eval_training_side import scale_factor, sets
     from rgb2depth.data.transforms import camera_effects
     from rgb2depth.inference.api import load
-    from rgb2depth.synth.generator import SynthDataset
+    from rgb2depth.training.data import build_source
 
     p = load(model, backend="torch", threads=1)
-    ds = SynthDataset(count=rooms, size=(192, 256), seed=9100, scene_types="mix", focal_range=(500, 640))
+    (item,) = sets(data="", cache="")["synth_widened"]  # rendered: needs neither folder
+    ds = build_source({**item, "count": rooms})
     out: dict[str, list[float]] = {k: [] for k in WAYS}
     for i in range(len(ds)):
         s = ds[i]

@@ -46,8 +46,7 @@ Config (the trainer's YAML passes this dict through; all keys optional)::
     min_valid_fraction: for "valid" resampling (default 1.0: all contributing pixels valid)
 
 Training order: downsample, center_crop, resize, scale, zoom, rotate, crop, hflip, color, camera,
-grayscale,
-depth range, final resize to ``size`` when the shape still differs. Evaluation: the same without
+grayscale, depth range, final resize to ``size`` when the shape still differs. Evaluation: the same without
 the random steps (crop is central). Deterministic: all randomness comes from the generator
 passed with each call. Keys other than rgb/depth/valid/K/pose (e.g. a loader's ``disparity``)
 pass through untransformed. ``crop`` is taken at the working resolution (``resize`` if given,
@@ -88,6 +87,8 @@ KNOWN_KEYS = {
 COLOR_KEYS = {"brightness", "contrast", "saturation", "gain", "gamma", "hue"}
 CAMERA_KEYS = {"blur", "blur_sigma", "noise", "jpeg", "jpeg_quality"}
 RANGE_KEYS = {"gain", "gamma", "blur_sigma", "noise", "jpeg_quality"}
+#: ITU-R 601 luma weights of R, G, B (also the Y row of the YIQ transform of :func:`rotate_hue`).
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 # ----------------------------------------------------------------------------- primitives
@@ -249,10 +250,10 @@ def color_jitter(s: dict, rng: np.random.Generator, brightness: float = 0.0, con
     if brightness:
         img *= rng.uniform(1 - brightness, 1 + brightness)
     if contrast:
-        m = (img @ np.array([0.299, 0.587, 0.114], np.float32)).mean()
+        m = (img @ LUMA).mean()
         img = (img - m) * rng.uniform(1 - contrast, 1 + contrast) + m
     if saturation:
-        g = (img @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+        g = (img @ LUMA)[..., None]
         img = (img - g) * rng.uniform(1 - saturation, 1 + saturation) + g
     if gain is not None:
         img *= rng.uniform(gain[0], gain[1], size=3).astype(np.float32)
@@ -269,7 +270,7 @@ def rotate_hue(img: np.ndarray, turns: float) -> np.ndarray:
     """Rotate the hue of float RGB (0..255) by ``turns`` of a full turn, keeping luma: a rotation
     about the grey axis in YIQ space (one 3x3 matrix, so no HSV round trip and its clipping)."""
     a = 2.0 * math.pi * turns
-    to_yiq = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], np.float32)
+    to_yiq = np.array([LUMA, [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], np.float32)
     rot = np.array([[1, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]], np.float32)
     m = np.linalg.inv(to_yiq) @ rot @ to_yiq
     return img @ m.T.astype(np.float32)
@@ -290,7 +291,7 @@ def camera_effects(s: dict, rng: np.random.Generator, blur: float = 0.0, blur_si
             img = np.clip(img + rng.normal(0.0, std, img.shape).astype(np.float32) + 0.5, 0, 255).astype(np.uint8)
     if jpeg and rng.random() < jpeg:
         q = int(rng.uniform(*jpeg_quality))
-        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
+        _, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
         img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     s = _copy(s)
     s["rgb"] = img
