@@ -218,6 +218,17 @@ def test_camera_effects_on_a_real_photo():
         T.build({"camera": {"sharpen": 1}}, train=True)
 
 
+def test_by_index_picks_the_transform_of_each_range_and_names_bad_use():
+    a, b = T.build({}, train=True), T.build({"hflip": 1.0}, train=True)
+    t = T.ByIndex([0, 2, 5], [a, b])
+    assert [t.at(i) is a for i in range(5)] == [True, True, False, False, False]
+    with pytest.raises(IndexError, match="index 5 outside 0..4"):
+        t.at(5)
+    with pytest.raises(ValueError, match="2 transforms need 3 offsets, got 2"):
+        T.ByIndex([0, 5], [a, b])
+    assert "[2, 5): transforms(train: hflip p=1.0)" in repr(t)
+
+
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 

@@ -438,3 +438,35 @@ def test_lite_depth_targets_are_canonical_camera_depth(tmp_path, folders):
     target = tr.loss_fn.target.exp()  # lite_depth predicts log depth
     assert torch.allclose(target[0][valid[0]], depth[0][valid[0]] / 2, rtol=1e-6)
     assert torch.allclose(target[1][valid[1]], depth[1][valid[1]], rtol=1e-6)
+
+
+def test_item_augment_replaces_shared_keys_for_its_own_samples_only(tmp_path, folders):
+    """A training item's ``augment`` replaces the shared ``data.augment`` keys for that item's
+    samples (``camera: null`` drops them), keeps the decode cache shared with the plain item, and
+    a validation item that carries one is refused by name."""
+    from rgb2depth.training.data import build_dataset
+
+    cache = tmp_path / "cache"
+    items = [{**folder_item(folders["a"], stop=3), "augment": {"camera": None}}, folder_item(folders["b"], stop=3)]
+    cfg = load(tmp_path / "c.yaml", config(tmp_path / "run", items, data={
+        "cache_dir": str(cache), "augment": {"camera": {"noise": [20.0, 20.0]}}}))
+    ds = build_dataset(cfg, "train", seed=0)
+    assert [ds.raw(i)["id"] for i in range(6)] == ["a000", "a001", "a002", "b000", "b001", "b002"]
+    for i in range(6):
+        raw = ds.raw(i)["rgb"].astype(np.float64)
+        got = ds[i]["image"].permute(1, 2, 0).numpy().astype(np.float64) * 255
+        diff = got - raw
+        if i < 3:  # item a: no camera effects, the sample is the cached frame itself
+            assert np.abs(diff).max() < 1e-3, i
+        else:  # item b: Gaussian sensor noise of std 20 grey levels (measured away from clipping)
+            inner = (raw > 60) & (raw < 195)
+            assert diff[inner].std() == pytest.approx(20.0, rel=0.15), i
+    # the item's augment does not name its cache files: the plain item reads the same three
+    assert len(list(cache.rglob("*.npz"))) == 6
+    plain = {**cfg, "data": {**cfg["data"], "train": [folder_item(folders["a"], stop=3)]}}
+    assert_same_samples(samples(build_dataset(plain, "train", seed=0)), samples(ds)[:3])
+    assert len(list(cache.rglob("*.npz"))) == 6
+
+    bad_val = {**cfg, "data": {**cfg["data"], "val": [{**folder_item(folders["b"]), "augment": {"hflip": 1.0}}]}}
+    with pytest.raises(ValueError, match="'folder'.*augment applies to training items only"):
+        build_dataset(bad_val, "val", seed=0)

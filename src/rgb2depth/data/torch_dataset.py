@@ -25,7 +25,7 @@ import torch
 
 from rgb2depth.geometry.camera import Intrinsics
 
-from .transforms import resize
+from .transforms import ByIndex, resize
 
 
 def sample_to_batch(s: dict) -> dict:
@@ -144,7 +144,9 @@ class DepthDataset(torch.utils.data.Dataset):
 
     def sample(self, index: int, epoch: int | None = None) -> dict:
         s = self.raw(index)
-        if self.transform is not None:
+        if isinstance(self.transform, ByIndex):
+            s = self.transform.at(index)(s, self.rng(index, epoch))
+        elif self.transform is not None:
             s = self.transform(s, self.rng(index, epoch))
         return s
 

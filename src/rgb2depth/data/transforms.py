@@ -56,7 +56,7 @@ else the source's), so give ``resize`` when the source is larger than intended.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import cv2
@@ -464,6 +464,31 @@ class Compose:
         if self.size is not None and s["depth"].shape != tuple(self.size):
             s = resize(s, *self.size, m, f)
         return s
+
+
+class ByIndex:
+    """One transform per index range of a concatenated source: ``at(i)`` is ``transforms[k]``
+    for ``offsets[k] <= i < offsets[k + 1]``.
+
+    The trainer builds it when config items carry their own ``augment`` (for example camera
+    effects on rendered images only, whose real photographs already have them); the randomness
+    still comes from the generator of each call, so determinism is unchanged.
+    """
+
+    def __init__(self, offsets: Sequence[int], transforms: Sequence[Callable]) -> None:
+        if len(offsets) != len(transforms) + 1:
+            raise ValueError(f"ByIndex: {len(transforms)} transforms need {len(transforms) + 1} offsets, got {len(offsets)}")
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+        self.transforms = list(transforms)
+
+    def at(self, index: int) -> Callable:
+        if not 0 <= index < int(self.offsets[-1]):
+            raise IndexError(f"index {index} outside 0..{int(self.offsets[-1]) - 1}")
+        return self.transforms[int(np.searchsorted(self.offsets, index, side="right")) - 1]
+
+    def __repr__(self) -> str:
+        parts = [f"[{int(a)}, {int(b)}): {t!r}" for a, b, t in zip(self.offsets[:-1], self.offsets[1:], self.transforms, strict=True)]
+        return "by index(" + "; ".join(parts) + ")"
 
 
 def build(cfg: dict | None, train: bool, size: tuple[int, int] | None = None) -> Compose:

@@ -9,7 +9,8 @@ unknown keys are an error so that a typo cannot silently fall back to a default)
               freeze (part names), channels_last
     loss:     name + options, or terms: [{name, weight, options}] (weights normalised to sum 1
               when ``normalize_weights``: paper 000 Eq. 7)
-    data:     train / val: lists of {name, <loader kwargs>, stride, limit}; input_size [H, W];
+    data:     train / val: lists of {name, <loader kwargs>, select, augment (training items:
+              keys replacing data.augment's for that item)}; input_size [H, W];
               augment (handed to rgb2depth.data.transforms.build); cache; num_workers
     optim:    name (adam | adamw | sgd), lr, weight_decay, momentum, betas, nesterov,
               lr_mult ({part or weight-name prefix: factor}: per-part learning rates)

@@ -5,7 +5,9 @@ Each ``data.train`` / ``data.val`` item names a loader of :mod:`rgb2depth.data` 
 arguments, plus an optional ``select: {start, stop, stride, limit, repeat}`` applied here
 (loaders keep their own arguments, e.g. TUM's ``stride``; ``repeat: k`` lists the selected
 samples k times, so a small real set weighs more against a large synthetic one, each repeat
-augmented differently). A ``module:function`` name calls that function
+augmented differently), and for training items an optional ``augment`` whose keys replace
+those of ``data.augment`` for that item's samples (:func:`item_augment`; e.g. camera effects on
+rendered rooms only). A ``module:function`` name calls that function
 instead of the registry, so experiments can plug in their own sources.
 
 Decoding a 640x480 JPEG + PNG pair and resizing it costs more than a training step of the
@@ -34,7 +36,7 @@ import numpy as np
 import torch
 from torch.utils.data import DistributedSampler
 
-RESERVED = {"name", "select"}
+RESERVED = {"name", "select", "augment"}
 
 
 def import_object(path: str) -> Any:
@@ -54,6 +56,7 @@ def build_source(item: dict) -> Sequence[dict]:
     item = dict(item)
     name = item.pop("name")
     select = item.pop("select", None) or {}
+    item.pop("augment", None)  # the item's own augmentation: build_dataset applies it
     if ":" in name:
         src = import_object(name)(**item)
     else:
@@ -78,7 +81,7 @@ def _keyed(src: Sequence[dict], item: dict) -> Sequence[dict]:
     """``src`` with ``cache_key(i)``: the loader's config item (without ``select``, which only
     picks indices) and the index within that loader, so a sample's decode-cache file is the same
     whichever list, split or selection reaches it."""
-    base = json.dumps({k: v for k, v in item.items() if k != "select"}, sort_keys=True, default=str)
+    base = json.dumps({k: v for k, v in item.items() if k not in ("select", "augment")}, sort_keys=True, default=str)
     inner = src.source if isinstance(src, _Subset) else src
     keyed = _Keyed(inner, base)
     return _Subset(keyed, src.indices) if isinstance(src, _Subset) else keyed
@@ -150,8 +153,18 @@ def build_dataset(cfg: dict, split: str, seed: int, progress: bool = False):
     aug = dcfg["augment"] if split == "train" else dcfg.get("val_augment") or {}
     from rgb2depth.data import DepthDataset, transforms
 
-    transform = transforms.build(aug, train=(split == "train"), size=size)
-    cache_size = cache_size_for(dcfg.get("cache", True), size, transforms.resolve(aug))
+    train = split == "train"
+    for it in items if not train else ():
+        if it.get("augment") is not None:
+            raise ValueError(f"data.{split} item {it.get('name')!r}: augment applies to training items only")
+    augs = [item_augment(aug, it) for it in items]
+    if any(a != aug for a in augs):
+        offsets = np.cumsum([0] + [len(s) for s in sources]).tolist()
+        transform = transforms.ByIndex(offsets, [transforms.build(a, train=True, size=size) for a in augs])
+    else:
+        transform = transforms.build(aug, train=train, size=size)
+    caches = {cache_size_for(dcfg.get("cache", True), size, transforms.resolve(a)) for a in augs}
+    cache_size = caches.pop() if len(caches) == 1 else None
     # with_K: each batch carries the intrinsics after augmentation, which networks that predict
     # depth for a canonical camera need to scale their targets (models.camera_scale).
     cache_dir = dcfg.get("cache_dir") if cache_size else None
@@ -165,6 +178,18 @@ def build_dataset(cfg: dict, split: str, seed: int, progress: bool = False):
         for i in it:  # fill the cache before DataLoader workers fork (they share it)
             ds.raw(i)
     return ds
+
+
+def item_augment(augment: dict, item: dict) -> dict:
+    """``data.augment`` with a training item's own ``augment`` keys replacing the shared ones
+    (whole keys: ``camera: {...}`` replaces the shared ``camera``; ``camera: null`` drops it)."""
+    own = item.get("augment")
+    if own is None:
+        return augment
+    if not isinstance(own, dict):
+        raise ValueError(f"data item {item.get('name')!r}: augment must be a mapping, got {own!r}")
+    merged = {**(augment or {}), **own}
+    return {k: v for k, v in merged.items() if v is not None}
 
 
 def cache_size_for(cache, size, aug: dict) -> tuple[int, int] | None:
