@@ -140,10 +140,7 @@ class DepthPredictor:
         precision: str = "float32",
         calibration=None,
     ) -> None:
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
-        if precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
+        check_combination(backend, precision, onnx_path, torchscript_path)
         self.backend = backend
         self.precision = precision
         self.device = device
@@ -155,8 +152,6 @@ class DepthPredictor:
         if onnx_path is not None:
             from rgb2depth.export.formats import read_onnx_meta
 
-            if backend != "onnxruntime":
-                raise ValueError(f"{onnx_path}: an ONNX file needs backend='onnxruntime'")
             self.meta, self.fixed_hw = read_onnx_meta(onnx_path)
             self.model = None
             self._run = OnnxRunner(onnx_path=Path(onnx_path), meta=self.meta, threads=threads,
@@ -164,8 +159,6 @@ class DepthPredictor:
         elif torchscript_path is not None:
             from rgb2depth.export.formats import load_torchscript
 
-            if backend != "torch":
-                raise ValueError(f"{torchscript_path}: a TorchScript file needs backend='torch'")
             module, self.meta, self.fixed_hw = load_torchscript(torchscript_path)
             self.model = None
             self._run = TorchRunner(module, device=device, fuse=False, threads=threads, meta=self.meta,
@@ -362,6 +355,24 @@ def _int8_calibration(r: ResolvedModel, calibration):
         "a folder of real images like the ones to predict, or load an int8 .onnx from rgb2depth export --int8")
 
 
+def check_combination(backend: str, precision: str, onnx_path=None, torchscript_path=None) -> None:
+    """Raise ValueError (one line) unless ``backend`` can run ``precision`` and the given file:
+    ONNX files and int8 run on ONNX Runtime, TorchScript files and bf16 on PyTorch. The one
+    check behind both :func:`load` and :class:`DepthPredictor`."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
+    if onnx_path is not None and backend != "onnxruntime":
+        raise ValueError(f"{onnx_path}: an ONNX file runs with backend 'onnxruntime' only")
+    if torchscript_path is not None and backend != "torch":
+        raise ValueError(f"{torchscript_path}: a TorchScript file runs with backend 'torch' only")
+    if precision == "int8" and backend != "onnxruntime":
+        raise ValueError("precision 'int8' runs with backend 'onnxruntime' only")
+    if precision == "bf16" and backend != "torch":
+        raise ValueError("precision 'bf16' runs with backend 'torch' only")
+
+
 def default_backend(r: ResolvedModel, device: str, precision: str) -> str:
     """The backend ``backend=None`` picks: ONNX Runtime for an ``.onnx`` file, for int8, and for
     the shipped default model in float32 on the CPU (its ONNX export is checked against PyTorch
@@ -405,8 +416,6 @@ def load(
 
     if backend is not None and backend not in BACKENDS:
         raise ModelLoadError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
-    if precision not in PRECISIONS:
-        raise ModelLoadError(f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
     from rgb2depth.devices import check_device
 
     try:
@@ -416,16 +425,12 @@ def load(
     r = resolve_model(name_or_path)
     if backend is None:
         backend = default_backend(r, device, precision)
-    if r.kind == "onnx" and backend != "onnxruntime":
-        raise ModelLoadError(f"{r.onnx_path}: an ONNX file runs with backend 'onnxruntime' only")
-    if r.kind == "torchscript" and backend != "torch":
-        raise ModelLoadError(f"{r.torchscript_path}: a TorchScript file runs with backend 'torch' only")
-    if precision == "int8" and backend != "onnxruntime":
-        raise ModelLoadError("precision 'int8' runs with backend 'onnxruntime' only")
+    try:
+        check_combination(backend, precision, r.onnx_path, r.torchscript_path)
+    except ValueError as e:
+        raise ModelLoadError(str(e)) from None
     if calibration is not None and precision != "int8":
         raise ModelLoadError("calibration images are for precision 'int8' only")
-    if precision == "bf16" and backend != "torch":
-        raise ModelLoadError("precision 'bf16' runs with backend 'torch' only")
     if precision == "bf16" and device == "cpu" and not bf16_supported():
         raise ModelLoadError("precision 'bf16': this CPU has no native bfloat16 arithmetic "
                              "(AVX512-BF16 or AMX), where it is slower than float32; use float32")
@@ -461,6 +466,7 @@ def load(
     return predictor
 
 
-__all__ = ["BACKENDS", "PRECISIONS", "DepthPredictor", "ImageReadError", "ModelLoadError", "bf16_supported", "default_backend",
+__all__ = ["BACKENDS", "PRECISIONS", "DepthPredictor", "ImageReadError", "ModelLoadError", "bf16_supported",
+           "check_combination", "default_backend",
            "default_weights_path", "fold_batchnorm", "load", "output_to_metres", "prepare_input", "resize_rgb",
            "upsample_depth"]
