@@ -145,6 +145,22 @@ def test_unknown_model_and_missing_file(tmp_path):
         load(bad)
     with pytest.raises(ModelLoadError, match="unknown backend"):
         load("unet_realtime", backend="tensorflow")
+    with pytest.raises(ModelLoadError, match="unknown precision 'fp4'"):
+        load("unet_realtime", precision="fp4")
+
+
+def test_depth_predictor_refuses_what_its_backend_cannot_run(tmp_path):
+    """The class behind load() makes the same checks: int8 on PyTorch or bf16 on ONNX Runtime
+    is an error, never a silent float32 run."""
+    from rgb2depth.models import create
+
+    net = create("unet_realtime")
+    with pytest.raises(ValueError, match="precision 'int8' runs with backend 'onnxruntime' only"):
+        DepthPredictor(net, backend="torch", precision="int8")
+    with pytest.raises(ValueError, match="precision 'bf16' runs with backend 'torch' only"):
+        DepthPredictor(net, backend="onnxruntime", precision="bf16")
+    with pytest.raises(ValueError, match="x.onnx: an ONNX file runs with backend 'onnxruntime' only"):
+        DepthPredictor(backend="torch", onnx_path=tmp_path / "x.onnx")
 
 
 def test_rgb2depth_load_is_the_api(model_file):
