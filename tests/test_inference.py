@@ -147,6 +147,8 @@ def test_unknown_model_and_missing_file(tmp_path):
         load("unet_realtime", backend="tensorflow")
     with pytest.raises(ModelLoadError, match="unknown precision 'fp4'"):
         load("unet_realtime", precision="fp4")
+    with pytest.raises(ModelLoadError, match="unknown precision 'fp4'"):  # named before any file is read
+        load(str(tmp_path / "missing.pt"), precision="fp4")
 
 
 def test_depth_predictor_refuses_what_its_backend_cannot_run(tmp_path):

@@ -355,14 +355,22 @@ def _int8_calibration(r: ResolvedModel, calibration):
         "a folder of real images like the ones to predict, or load an int8 .onnx from rgb2depth export --int8")
 
 
+def check_names(backend: str | None, precision: str) -> None:
+    """Raise ValueError (one line) for an unknown backend or precision; ``backend=None`` (not
+    chosen yet) passes, so :func:`load` can refuse a typo before it reads any file."""
+    if backend is not None and backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
+
+
 def check_combination(backend: str, precision: str, onnx_path=None, torchscript_path=None) -> None:
     """Raise ValueError (one line) unless ``backend`` can run ``precision`` and the given file:
     ONNX files and int8 run on ONNX Runtime, TorchScript files and bf16 on PyTorch. The one
     check behind both :func:`load` and :class:`DepthPredictor`."""
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
+    check_names(backend, precision)
+    if backend is None:
+        raise ValueError(f"no backend chosen (choose from {', '.join(BACKENDS)})")
     if onnx_path is not None and backend != "onnxruntime":
         raise ValueError(f"{onnx_path}: an ONNX file runs with backend 'onnxruntime' only")
     if torchscript_path is not None and backend != "torch":
@@ -414,8 +422,10 @@ def load(
     """
     from rgb2depth.export.calibration import CalibrationError
 
-    if backend is not None and backend not in BACKENDS:
-        raise ModelLoadError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    try:
+        check_names(backend, precision)
+    except ValueError as e:
+        raise ModelLoadError(str(e)) from None
     from rgb2depth.devices import check_device
 
     try:
@@ -467,6 +477,6 @@ def load(
 
 
 __all__ = ["BACKENDS", "PRECISIONS", "DepthPredictor", "ImageReadError", "ModelLoadError", "bf16_supported",
-           "check_combination", "default_backend",
+           "check_combination", "check_names", "default_backend",
            "default_weights_path", "fold_batchnorm", "load", "output_to_metres", "prepare_input", "resize_rgb",
            "upsample_depth"]

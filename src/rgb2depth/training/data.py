@@ -36,7 +36,9 @@ import numpy as np
 import torch
 from torch.utils.data import DistributedSampler
 
-RESERVED = {"name", "select", "augment"}
+#: Keys of a data item that are neither loader arguments nor part of its samples' identity
+#: (they pick indices or augment them): build_source drops them, cache keys leave them out.
+ITEM_KEYS = ("select", "augment")
 
 
 def import_object(path: str) -> Any:
@@ -55,8 +57,8 @@ def build_source(item: dict) -> Sequence[dict]:
     """One loader of ``rgb2depth.data`` (or ``module:function``) from a config item."""
     item = dict(item)
     name = item.pop("name")
-    select = item.pop("select", None) or {}
-    item.pop("augment", None)  # the item's own augmentation: build_dataset applies it
+    select = item.get("select") or {}
+    item = {k: v for k, v in item.items() if k not in ITEM_KEYS}  # augment: build_dataset applies it
     if ":" in name:
         src = import_object(name)(**item)
     else:
@@ -81,7 +83,7 @@ def _keyed(src: Sequence[dict], item: dict) -> Sequence[dict]:
     """``src`` with ``cache_key(i)``: the loader's config item (without ``select``, which only
     picks indices) and the index within that loader, so a sample's decode-cache file is the same
     whichever list, split or selection reaches it."""
-    base = json.dumps({k: v for k, v in item.items() if k not in ("select", "augment")}, sort_keys=True, default=str)
+    base = json.dumps({k: v for k, v in item.items() if k not in ITEM_KEYS}, sort_keys=True, default=str)
     inner = src.source if isinstance(src, _Subset) else src
     keyed = _Keyed(inner, base)
     return _Subset(keyed, src.indices) if isinstance(src, _Subset) else keyed
@@ -154,9 +156,10 @@ def build_dataset(cfg: dict, split: str, seed: int, progress: bool = False):
     from rgb2depth.data import DepthDataset, transforms
 
     train = split == "train"
-    for it in items if not train else ():
-        if it.get("augment") is not None:
-            raise ValueError(f"data.{split} item {it.get('name')!r}: augment applies to training items only")
+    if not train:
+        for it in items:
+            if it.get("augment") is not None:
+                raise ValueError(f"data.{split} item {it.get('name')!r}: augment applies to training items only")
     augs = [item_augment(aug, it) for it in items]
     if any(a != aug for a in augs):
         offsets = np.cumsum([0] + [len(s) for s in sources]).tolist()
