@@ -1,14 +1,14 @@
 """Paper 000's losses (sec. 3.3): structural (eq. 5), edge-aware high-frequency (eq. 6) and
 their combination with L1 (eq. 7).
+
+kornia is imported where these losses run, not with the module: every loss is registered when
+``rgb2depth.losses`` loads, and training with another loss needs no kornia (a lean GPU image).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from kornia.color import rgb_to_grayscale
-from kornia.filters import spatial_gradient
-from kornia.metrics import ssim as kornia_ssim
 
 from .base import DepthLoss, masked_mean, per_image_sums
 from .pixel import L1Loss
@@ -54,6 +54,8 @@ class SSIMLoss(DepthLoss):
         x = torch.where(valid, pred, fill)
         y = torch.where(valid, target, fill)
         x, y = _as_nchw(x), _as_nchw(y)
+        from kornia.metrics import ssim as kornia_ssim
+
         win = _window(self.window, x.shape[-2], x.shape[-1])
         m = kornia_ssim(x, y, win, max_val=self.max_val)
         return m.view(valid.shape) if m.dim() != valid.dim() else m
@@ -96,6 +98,9 @@ class EdgeLoss(DepthLoss):
                 f"EdgeLoss: rgb must be (N,3,H,W) or (N,1,H,W) with N={like.shape[0]}, "
                 f"got {tuple(rgb.shape)}"
             )
+        from kornia.color import rgb_to_grayscale
+        from kornia.filters import spatial_gradient
+
         h, w = like.shape[-2:]
         if img.shape[-2:] != (h, w):
             img = F.interpolate(img, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
