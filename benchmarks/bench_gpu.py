@@ -48,6 +48,11 @@ PAPER_MS = {
     "unet_baseline": "163.45 (paper 000 Table 2, Titan Pascal)",
     "fcrn": "55 (paper 003 Sec. 4, GTX TITAN)",
 }
+#: The default network and the default recipe's loss (configs/default_v3_base.yaml, run G on).
+DEFAULT_MODEL = {"name": "lite_depth", "options": {"variant": "lite0", "pretrained": False, "input_size": [192, 256]}}
+DEFAULT_LOSS = {"terms": [{"name": "silog", "weight": 1.0, "options": {"lam": 0.85, "log_input": True}},
+                          {"name": "gradient", "weight": 0.5, "options": {"scales": 4, "log_input": True}}],
+                "normalize_weights": False}
 
 
 def infer_times(model, shape, device, warmup: int, iters: int, bf16: bool) -> dict:
@@ -76,13 +81,12 @@ def inference(device, warmup: int, iters: int, models: list[str]) -> list[dict]:
                "gmac": round(macs / 1e9, 2)}
         for label, bf16 in (("float32", False), ("bf16", True)):
             row[label] = infer_times(model, (1, model.meta.in_channels, h, w), device, warmup, iters, bf16)
-        if name == "fcrn":  # paper 003's batch of 16, up-projection and up-convolution
-            for dec in ("upproj", "upconv"):
-                m = create("fcrn", decoder=dec).eval().to(device).to(memory_format=torch.channels_last)
+        if name == "fcrn":  # paper 003's batch of 16, up-projection (the registry's) and up-convolution
+            upconv = create("fcrn", decoder="upconv").eval().to(device).to(memory_format=torch.channels_last)
+            row["upconv_float32"] = infer_times(upconv, (1, 3, h, w), device, warmup, iters, False)
+            for dec, m in (("upproj", model), ("upconv", upconv)):
                 r = infer_times(m, (16, 3, h, w), device, warmup // 4 + 1, iters // 4 + 1, False)
                 row[f"batch16_{dec}_ms_per_image"] = round(r["median_ms"] / 16, 3)
-                if dec == "upconv":
-                    row["upconv_float32"] = infer_times(m, (1, 3, h, w), device, warmup, iters, False)
         rows.append(row)
         print(json.dumps(row), flush=True)
         del model
@@ -94,7 +98,7 @@ def inference(device, warmup: int, iters: int, models: list[str]) -> list[dict]:
 def step_times(loss_fn, device, batch: int, bf16: bool, steps: int) -> dict:
     """Forward, backward and an Adam step of a fresh default network on random tensors."""
     torch.manual_seed(0)
-    model = create("lite_depth", variant="lite0", pretrained=False, input_size=(192, 256))
+    model = create(DEFAULT_MODEL["name"], **DEFAULT_MODEL["options"])
     model = model.to(device).to(memory_format=torch.channels_last).train()
     opt = torch.optim.Adam(model.parameters(), lr=3e-4)
     x = torch.rand(batch, 3, 192, 256, device=device).contiguous(memory_format=torch.channels_last)
@@ -114,9 +118,7 @@ def step_times(loss_fn, device, batch: int, bf16: bool, steps: int) -> dict:
 def training(device, steps: int) -> list[dict]:
     from rgb2depth.training.builders import build_loss
 
-    loss_fn = build_loss({"terms": [{"name": "silog", "weight": 1.0, "options": {"lam": 0.85, "log_input": True}},
-                                    {"name": "gradient", "weight": 0.5, "options": {"scales": 4, "log_input": True}}],
-                          "normalize_weights": False}).to(device)
+    loss_fn = build_loss(DEFAULT_LOSS).to(device)
     rows = []
     for batch in (8, 32):
         for bf16 in (False, True):
@@ -129,7 +131,7 @@ def training(device, steps: int) -> list[dict]:
 
 
 def end_to_end(work: Path, device: str) -> list[dict]:
-    """Train 24 steps on CUDA from the shipped frames (single process and torchrun), then predict."""
+    """Train 24 steps on ``device`` from the shipped frames (single process and torchrun), then predict."""
     from rgb2depth.data.depth_io import read_depth_png, read_rgb
     from rgb2depth.data.folder import FolderWriter, read_intrinsics_json
 
@@ -140,10 +142,7 @@ def end_to_end(work: Path, device: str) -> list[dict]:
         w.write(stem, read_rgb(ASSETS / rgb), depth, read_intrinsics_json(ASSETS / f"{stem}_intrinsics.json"))
     cfg = {
         "name": "gpu_check", "output_dir": str(work / "run"),
-        "model": {"name": "lite_depth", "options": {"variant": "lite0", "pretrained": False, "input_size": [192, 256]}},
-        "loss": {"terms": [{"name": "silog", "weight": 1.0, "options": {"lam": 0.85, "log_input": True}},
-                           {"name": "gradient", "weight": 0.5, "options": {"scales": 4, "log_input": True}}],
-                 "normalize_weights": False},
+        "model": DEFAULT_MODEL, "loss": DEFAULT_LOSS,
         "data": {"train": [{"name": "folder", "root": str(data), "select": {"repeat": 32}}],
                  "val": [{"name": "folder", "root": str(data)}], "input_size": [192, 256],
                  "augment": {"hflip": 0.5, "zoom": [1.0, 1.3], "color": {"brightness": 0.3}}, "num_workers": 4},
@@ -170,7 +169,7 @@ def end_to_end(work: Path, device: str) -> list[dict]:
         rows.append({"what": label, "exit": r.returncode, "wall_s": round(time.perf_counter() - t, 1),
                      "tail": (r.stdout + r.stderr).strip().splitlines()[-3:]})
         print(json.dumps(rows[-1]), flush=True)
-    for run in ("run1", "run2"):  # the two runs' last records (same seed: the same numbers expected)
+    for run in ("run1", "run2"):  # the two runs' last records (same seed: equal on a CPU, close on a GPU)
         metrics = work / run / "metrics.jsonl"
         if metrics.is_file():
             rows.append({"what": f"{run} metrics (last 2 records)", "records": metrics.read_text().splitlines()[-2:]})

@@ -2,7 +2,7 @@
 their combination with L1 (eq. 7).
 
 kornia is imported where these losses run, not with the module: every loss is registered when
-``rgb2depth.losses`` loads, and training with another loss needs no kornia (a lean GPU image).
+``rgb2depth.losses`` loads, so a missing kornia shows up where it is used, not at import.
 """
 
 from __future__ import annotations
