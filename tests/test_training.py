@@ -255,11 +255,12 @@ def _wait_for_step(metrics: Path, proc: subprocess.Popen, step: int, timeout: fl
 
 def test_sigkill_resume_reaches_identical_weights(tmp_path):
     """A two-stage run checkpointing every step, killed with SIGKILL twice (once per stage) and
-    resumed each time, ends with exactly the weights of an uninterrupted run."""
+    resumed each time, ends with exactly the weights of an uninterrupted run, and with exactly
+    its moving average of the weights (``train.ema_decay``)."""
     stages = [{"name": "coarse", "epochs": 1}, {"name": "fine", "epochs": 1, "freeze": ["coarse"]}]
-    ref, _ = run_inprocess(tmp_path, "ref", train={"stages": stages})
-    cfg_path = write_cfg(tmp_path / "victim.yaml", tiny_cfg(tmp_path / "victim", train={
-        **tiny_cfg(tmp_path)["train"], "stages": stages}))
+    train = {**tiny_cfg(tmp_path)["train"], "stages": stages, "ema_decay": 0.8}
+    ref, _ = run_inprocess(tmp_path, "ref", train=train)
+    cfg_path = write_cfg(tmp_path / "victim.yaml", tiny_cfg(tmp_path / "victim", train=train))
     cmd = [sys.executable, "-m", "rgb2depth", "train", "--config", str(cfg_path)]
     env = sub_env(R2D_TEST_SAMPLE_DELAY=0.02)
     metrics = tmp_path / "victim" / "metrics.jsonl"
@@ -273,7 +274,11 @@ def test_sigkill_resume_reaches_identical_weights(tmp_path):
     r = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "resumed from" in r.stdout
-    assert_same_weights(state(tmp_path / "ref" / "model.pt"), state(tmp_path / "victim" / "model.pt"))
+    # the weight average (model.pt) and the last weights as trained, both exactly
+    for name in ("model.pt", "model_unaveraged.pt"):
+        assert_same_weights(state(tmp_path / "ref" / name), state(tmp_path / "victim" / name))
+    assert not torch.equal(state(tmp_path / "ref" / "model.pt")["coarse.0.weight"],
+                           state(tmp_path / "ref" / "model_unaveraged.pt")["coarse.0.weight"])
     # the metrics log of the killed-and-resumed run is the uninterrupted one (no repeats)
     steps = [json.loads(x)["step"] for x in metrics.read_text().splitlines() if '"train"' in x]
     assert steps == list(range(1, 13))
@@ -377,3 +382,72 @@ def test_distributed_setup_gives_each_process_its_own_gpu(monkeypatch, given, lo
     monkeypatch.setenv("LOCAL_RANK", local)
     info = distributed.setup(given)
     assert info.device == want and chosen == ([want] if want.startswith("cuda") else [])
+
+
+def test_weight_average_follows_the_moving_average_formula_and_resumes():
+    """WeightAverage: the first update copies the weights, each later one is d * avg + (1 - d) *
+    w, over parameters and BatchNorm running statistics alike; its state dict continues the
+    average exactly; a decay that differs from the checkpoint's, or outside [0, 1), is named."""
+    from rgb2depth.training.ema import WeightAverage
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    d = 0.75
+    avg = WeightAverage(net, d)
+    seen = []
+    for _ in range(3):
+        with torch.no_grad():
+            for p in net.parameters():
+                p.copy_(torch.randn_like(p))
+            net.train()(torch.randn(5, 3))  # moves the BatchNorm running statistics
+        seen.append({k: v.clone() for k, v in net.state_dict().items()})
+        avg.update(net)
+    for k in ("0.weight", "0.bias", "1.weight", "1.running_mean", "1.running_var"):
+        want = seen[0][k]
+        for w in seen[1:]:
+            want = d * want + (1 - d) * w[k]
+        assert torch.allclose(avg.module.state_dict()[k], want, atol=1e-6), k
+    assert avg.updates == 3
+
+    again = WeightAverage(net, d)
+    again.load_state_dict(avg.state_dict(), "ck.pt")
+    for a in (avg, again):
+        a.update(net)
+    assert_same_weights(avg.module.state_dict(), again.module.state_dict())
+    with pytest.raises(ValueError, match=r"ck.pt: .*decay 0.75.*train.ema_decay = 0.5"):
+        WeightAverage(net, 0.5).load_state_dict(avg.state_dict(), "ck.pt")
+    with pytest.raises(ValueError, match=r"train.ema_decay must be in \[0, 1\)"):
+        WeightAverage(net, 1.0)
+
+
+def test_trainer_saves_the_average_of_its_steps_and_the_last_weights_beside_it(tmp_path):
+    """With train.ema_decay the run's model.pt is the moving average of the weights after each
+    step, computed here by hand from runs stopped after 1, 2 and 3 steps (sample order and
+    augmentation do not depend on where a run stops); model_unaveraged.pt is the 3-step weights;
+    validation scores the average; a bad decay is a config error naming the key."""
+    steps = []
+    for k in (1, 2, 3):
+        run_inprocess(tmp_path, f"k{k}", train={"max_steps": k})
+        steps.append(state(tmp_path / f"k{k}" / "model.pt"))
+    summary, tr = run_inprocess(tmp_path, "ema", train={"max_steps": 3, "ema_decay": 0.6})
+    avg, last = state(tmp_path / "ema" / "model.pt"), state(tmp_path / "ema" / "model_unaveraged.pt")
+    assert_same_weights(last, steps[2])
+    for k, v in avg.items():
+        if not v.is_floating_point():
+            continue
+        want = steps[0][k]
+        for w in steps[1:]:
+            want = 0.6 * want + 0.4 * w[k]
+        assert torch.allclose(v, want, atol=1e-6), k
+        if k.endswith("weight"):
+            assert not torch.equal(v, last[k]), k
+    from rgb2depth.evaluation.evaluate import evaluate_dataset
+    from rgb2depth.models.io import load_model
+
+    m = load_model(tmp_path / "ema" / "model.pt")
+    assert "moving average" in m.rgb2depth_info["weights"]
+    res = evaluate_dataset(m, tr.val_set, protocol="none", min_depth=1e-3, max_depth=10.0, progress=False)
+    assert res["metrics"]["rmse"] == pytest.approx(summary["final_val"]["rmse"], rel=1e-5)
+    bad = write_cfg(tmp_path / "bad.yaml", tiny_cfg(tmp_path / "bad", train={"ema_decay": 1.5}))
+    with pytest.raises(ConfigError, match=r"train.ema_decay must be a number in \[0, 1\)"):
+        load_config(bad)

@@ -16,7 +16,8 @@ unknown keys are an error so that a typo cannot silently fall back to a default)
               lr_mult ({part or weight-name prefix: factor}: per-part learning rates)
     schedule: name (none | step | multistep | plateau | cosine | exponential) + its options
     train:    epochs, batch_size, max_steps, grad_clip, bf16, threads, log_every, val_every,
-              ckpt_every, best_metric, best_mode, image_every, num_vis, stages
+              ckpt_every, best_metric, best_mode, image_every, num_vis, stages,
+              ema_decay (a moving average of the weights: rgb2depth.training.ema)
     eval:     protocol, min_depth, max_depth, aggregation, align
 
 Strings may use ``${data}`` (the shared real-data folder, :func:`rgb2depth.paths.
@@ -104,6 +105,7 @@ DEFAULTS: dict[str, Any] = {
         "progress": True,
         "stages": None,
         "val_limit": None,
+        "ema_decay": None,
     },
     "eval": {
         "protocol": "none",
@@ -232,6 +234,7 @@ _OPTIONAL = {
     ("train", "grad_clip"): _NUMBER,
     ("train", "threads"): _INTEGER,
     ("train", "val_limit"): _INTEGER,
+    ("train", "ema_decay"): _NUMBER,
     ("schedule", "t_max"): _INTEGER,
     ("eval", "min_depth"): _NUMBER,
     ("eval", "max_depth"): _NUMBER,
@@ -376,6 +379,9 @@ def validate(cfg: dict, source: str = "<config>") -> None:
     for k in ("epochs", "batch_size"):
         if not isinstance(t[k], int) or t[k] < 1:
             raise ConfigError(f"{source}: train.{k} must be a positive integer (got {t[k]!r})")
+    ema = _number(t["ema_decay"]) if t["ema_decay"] is not None else None
+    if t["ema_decay"] is not None and not (ema is not None and 0.0 <= ema < 1.0):
+        raise ConfigError(f"{source}: train.ema_decay must be a number in [0, 1) or null (got {t['ema_decay']!r})")
     mult = cfg["optim"].get("lr_mult")
     if mult is not None and not (isinstance(mult, dict) and all(
             isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in mult.values())):

@@ -20,6 +20,9 @@ One :class:`Trainer` runs one config (see :mod:`rgb2depth.training.config`):
   so ``--resume`` after a SIGKILL at any moment reaches bit-identical weights.
 * **Non-finite loss** stops the run with :class:`NonFiniteLossError` naming the step, before
   any update; checkpoints are only written after good steps, so the last one stays intact.
+* **Weight averaging** (``train.ema_decay``): an exponential moving average of the weights
+  (:mod:`rgb2depth.training.ema`) is validated and saved as ``model.pt`` / ``best.pt``; the
+  last weights as trained go to ``model_unaveraged.pt``; checkpoints carry the average.
 * **DDP**: under ``torchrun`` each process trains its share (``ResumableSampler``), gradients
   are averaged by ``DistributedDataParallel``; only rank 0 logs and writes files.
 
@@ -61,6 +64,7 @@ from rgb2depth.training.builders import (
 )
 from rgb2depth.training.config import check_options, dump
 from rgb2depth.training.data import ResumableSampler, collate
+from rgb2depth.training.ema import UNAVERAGED_NAME, WeightAverage
 
 #: Metrics where larger is better (for best-checkpoint selection); everything else: smaller.
 HIGHER_IS_BETTER = {"delta1", "delta2", "delta3", "d1", "d2", "d3", "ssim", "a1", "a2", "a3"}
@@ -150,6 +154,8 @@ class Trainer:
         self.channels_last = bool(cfg["model"].get("channels_last")) and self.meta.in_channels in (1, 3)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        decay = cfg["train"].get("ema_decay")
+        self.ema = WeightAverage(self.model, float(decay)) if decay is not None else None
 
         seed = int(cfg["seed"])
         progress = self.main and bool(cfg["train"].get("progress", True)) and _isatty()
@@ -194,6 +200,11 @@ class Trainer:
                 self._tb_cls = None
         else:
             self._tb_cls = None
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The network that is validated and saved: the weight average when there is one."""
+        return self.ema.module if self.ema is not None else self.model
 
     def log_text(self, msg: str) -> None:
         if getattr(self, "main", True):
@@ -281,6 +292,8 @@ class Trainer:
             self.model, self.optimizer, self.scheduler, stage=si, epoch=epoch, batch=batch,
             step=self.step, best=self.best, config=self.cfg,
             info={"stage": self.stages[si]["name"], "step": self.step})
+        if self.ema is not None:
+            ck["ema"] = self.ema.state_dict()
         ck["metrics_bytes"] = self.metrics_path.stat().st_size if self.metrics_path.exists() else 0
         ckpt_mod.save_checkpoint(ck, self._last_path())
         self.last_saved_step = self.step
@@ -299,6 +312,11 @@ class Trainer:
         if self.scheduler is not None and ck["scheduler"] is not None:
             self.scheduler.load_state_dict(ck["scheduler"])
         ckpt_mod.set_rng_state(ck["rng"])
+        if self.ema is not None:
+            if "ema" not in ck:
+                raise ValueError(f"{path}: the checkpoint holds no weight average but the config sets "
+                                 "train.ema_decay; resume with the config the run started with")
+            self.ema.load_state_dict(ck["ema"], path)
         self.step = int(ck["step"])
         self.best = ck.get("best")
         self.last_saved_step = self.step
@@ -344,7 +362,7 @@ class Trainer:
             from rgb2depth.evaluation.evaluate import evaluate_dataset
 
             res = evaluate_dataset(
-                self.model, self.val_set, protocol=ecfg["protocol"], min_depth=ecfg.get("min_depth"),
+                self.eval_model, self.val_set, protocol=ecfg["protocol"], min_depth=ecfg.get("min_depth"),
                 max_depth=ecfg.get("max_depth"), align=ecfg.get("align"),
                 aggregation=ecfg.get("aggregation", "per_image"), batch_size=self.batch_size,
                 channels_last=self.channels_last, keep_images=int(self.cfg["train"].get("num_vis", 4)),
@@ -382,7 +400,7 @@ class Trainer:
                 if self.main:
                     from rgb2depth.models.io import save_model
 
-                    save_model(self.model, self.ckpt_dir / "best.pt",
+                    save_model(self.eval_model, self.ckpt_dir / "best.pt",
                                info={"best": self.best, "protocol": ecfg["protocol"],
                                      "config": self.cfg["name"], "loss": loss_label(self.cfg["loss"])})
         return metrics
@@ -434,6 +452,8 @@ class Trainer:
             raise NonFiniteLossError(
                 f"the optimiser step overflowed at step {self.step + 1} (stage {self.stages[si]['name']!r}) "
                 f"with optim.lr = {lr:g}: lower the learning rate") from None
+        if self.ema is not None:
+            self.ema.update(self.model)
         self.step += 1
         return float(loss.item())
 
@@ -547,9 +567,12 @@ class Trainer:
         if self.main:
             from rgb2depth.models.io import save_model
 
-            save_model(self.model, self.out / "model.pt",
-                       info={"config": cfg["name"], "steps": self.step, "best": self.best,
-                             "final_val": last_val, "loss": loss_label(cfg["loss"])})
+            info = {"config": cfg["name"], "steps": self.step, "best": self.best,
+                    "final_val": last_val, "loss": loss_label(cfg["loss"])}
+            if self.ema is not None:
+                save_model(self.model, self.out / UNAVERAGED_NAME, info={**info, "weights": "last, not averaged"})
+                info["weights"] = f"moving average, decay {self.ema.decay}"
+            save_model(self.eval_model, self.out / "model.pt", info=info)
             write_text(self.out / "summary.json", json.dumps(summary, indent=2))
             if self.tb is not None:
                 self.tb.close()
