@@ -36,27 +36,19 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from precision_common import calibration_folder, precision_table, predictors
+from rgb2depth.inference.profiling import count_macs, time_calls
 from rgb2depth.models import create, names
 
 
-def count_macs(model: torch.nn.Module, x: torch.Tensor) -> int:
-    with torch.no_grad(), FlopCounterMode(display=False) as fc:
-        model(x)
-    return fc.get_total_flops() // 2
-
-
 def time_fn(fn, warmup: int, iters: int) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(iters):
-        t = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t) * 1e3)
-    return out
+    """Milliseconds of each timed call of ``fn()`` (the toolkit's timing protocol)."""
+    return time_calls(lambda _: fn(), warmup, iters)["times_ms"]
+
+
+def macs_of(model: torch.nn.Module, x: torch.Tensor) -> int:
+    return count_macs(model, x.shape[2], x.shape[3])
 
 
 def prepare(name: str, channels_last: bool, size: tuple[int, int] | None = None, **options):
@@ -95,8 +87,6 @@ def fmt(ts: list[float]) -> tuple[str, str]:
 def precision_section(model: str, args) -> list[str]:
     """The network of ``model`` at its input size, float32 vs int8 vs bf16 (precision_common)."""
     import os
-
-    from rgb2depth.inference.profiling import count_macs
 
     preds = predictors(model, args.threads, args.calibrate or calibration_folder())
     first = next(iter(preds.values()))
@@ -141,7 +131,7 @@ def main() -> None:
     for name in models:
         model, x = prepare(name, args.channels_last)
         params = sum(p.numel() for p in model.parameters()) / 1e6
-        macs = count_macs(model, x) / 1e9
+        macs = macs_of(model, x) / 1e9
         with torch.no_grad():
             ts = time_fn(lambda m=model, x=x: m(x), args.warmup, args.iters)
         cells = [name, f"{x.shape[2]}x{x.shape[3]}", f"{params:.2f}", f"{macs:.2f}", *fmt(ts)]
@@ -169,7 +159,7 @@ def main() -> None:
                         res[k].append((time.perf_counter() - t) * 1e3)
             layout = "channels_last" if cl else "NCHW"
             for k, m in (("naive", naive), ("fast", fast)):
-                extra.append(row([k, layout, f"{count_macs(m, x) / 1e9:.2f}", *fmt(res[k])]))
+                extra.append(row([k, layout, f"{macs_of(m, x) / 1e9:.2f}", *fmt(res[k])]))
             ratio_med = statistics.median(res["naive"]) / statistics.median(res["fast"])
             ratio_min = min(res["naive"]) / min(res["fast"])
             extra.append(row(["**ratio naive/fast**", layout, "", f"{ratio_med:.2f}", f"{ratio_min:.2f}"]))
