@@ -20,7 +20,8 @@ median over its images of median(ground truth) / median(prediction) (> 1: predic
   the mean delta1 over the sets no training image shows, ``middlebury_held_out``,
   ``middlebury_structure``, ``synth_first`` and ``synth_widened``.
 
-The NYU sample and TUM fr3/cabinet are test sets and are not scored here.
+The NYU sample and TUM fr3/cabinet are test sets and are not scored here. ``--flip`` scores
+with test-time flip averaging (``rgb2depth.load(..., flip=True)``, ``evaluate --flip``).
 
     .venv/bin/python benchmarks/eval_training_side.py runs/v3/a/model.pt runs/v3/b/model.pt
 """
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="+", help="model files (or 'default')")
     ap.add_argument("-o", "--output", default=None, help="write the table as JSON")
+    ap.add_argument("--flip", action="store_true", help="test-time flip averaging")
     args = ap.parse_args(argv)
 
     from pathlib import Path
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             for it in items:
                 ds = build_eval_dataset(it, size=size)
                 res = evaluate_dataset(model, ds, protocol="none", min_depth=1e-3, max_depth=20.0,
-                                       input_size=size, batch_size=8, keep_images=len(ds))
+                                       input_size=size, batch_size=8, keep_images=len(ds), flip=args.flip)
                 scores.append((res["metrics"], len(ds)))
                 factors += [scale_factor(im["gt"], im["pred"]) for im in res["images"]]
             n = sum(c for _, c in scores)
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         if relative:
             from rgb2depth import load
 
-            pred = load(name)
+            pred = load(name, flip=args.flip)
             per = [structure_scores(pred.predict(rgb), disp) for rgb, disp in relative]
             row["middlebury_structure"] = {"delta1": float(np.mean([r["delta1_disp"] for r in per])),
                                            "abs_rel": float(np.mean([r["absrel_disp"] for r in per])),

@@ -191,6 +191,36 @@ def test_predict_matches_independent_pipeline(predictor):
     assert want.std() > 0.01
 
 
+def test_flip_averaging_matches_an_independent_pipeline_and_is_mirror_symmetric(model_file):
+    """load(flip=True): the mean of the network's depth for the image and, mirrored back, for
+    the mirrored image (computed here with the unfused network, OpenCV resizes), in predict and
+    predict_batch (the CLI's --flip: test_inference_cli); the result of a mirrored image is the mirrored result, which
+    the plain predictor does not give (so the test would see a missing flip)."""
+    rgb = smooth_rgb(480, 640)
+    rgb[100:220, 60:300] = (250, 20, 40)  # an asymmetric block: the scene is not its mirror
+    flip = load(model_file, flip=True)
+    assert "flip" in repr(flip)
+    got = flip.predict(rgb)
+
+    m = make_model()
+    small = cv2.resize(rgb, (320, 240), interpolation=cv2.INTER_AREA)
+
+    def net(img):
+        x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float() / 255
+        with torch.no_grad():
+            return (m(x)[0, 0] * 10.0).numpy()
+
+    mean = 0.5 * (net(small) + net(small[:, ::-1])[:, ::-1])
+    want = cv2.resize(mean, (640, 480), interpolation=cv2.INTER_LINEAR)
+    assert np.abs(got - want).max() < 1e-4
+    plain = load(model_file).predict(rgb)
+    assert np.abs(plain - want).max() > 1e-3  # the flip changed the result
+    mirrored = rgb[:, ::-1]
+    np.testing.assert_allclose(flip.predict(mirrored), got[:, ::-1], atol=1e-4)
+    assert np.abs(load(model_file).predict(mirrored) - plain[:, ::-1]).max() > 1e-3
+    np.testing.assert_allclose(flip.predict_batch([rgb, mirrored])[0], got, atol=1e-5)
+
+
 def test_network_size_keeps_aspect(predictor, model_file):
     assert predictor.network_size(480, 640) == (240, 320)
     assert predictor.network_size(120, 160) == (240, 320)

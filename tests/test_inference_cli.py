@@ -61,6 +61,16 @@ def test_image_outputs(tmp_path, model_file):
     np.testing.assert_array_equal(pc.colors[v * 128 + u], img[v, u])
 
 
+def test_flip_option_predicts_what_the_flip_predictor_does(tmp_path, model_file):
+    img = rgb(96, 128, seed=5)
+    Image.fromarray(img).save(tmp_path / "foo.png")
+    r = run("predict", tmp_path / "foo.png", "-o", tmp_path / "out", "--model", model_file, "--save", "npy", "--flip")
+    assert r.exit_code == 0, r.output
+    depth = np.load(tmp_path / "out" / "foo.npy")
+    np.testing.assert_array_equal(depth, load(model_file, flip=True).predict(img))
+    assert np.abs(depth - load(model_file).predict(img)).max() > 1e-3
+
+
 def test_intrinsics_and_defaults(tmp_path, model_file):
     Image.fromarray(rgb(64, 64)).save(tmp_path / "a.png")
     out = tmp_path / "out"

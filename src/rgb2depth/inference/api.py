@@ -121,6 +121,10 @@ class DepthPredictor:
 
     ``calibration``: a :class:`rgb2depth.export.quantize.Calibration` for
     ``precision="int8"`` with a PyTorch ``model``.
+
+    ``flip``: test-time flip averaging: each image is also run mirrored left-right and the
+    mirrored-back depth is averaged in (in metres, as ``rgb2depth evaluate --flip`` does); it
+    doubles the network's work.
     """
 
     def __init__(
@@ -139,8 +143,10 @@ class DepthPredictor:
         torchscript_path: str | os.PathLike | None = None,
         precision: str = "float32",
         calibration=None,
+        flip: bool = False,
     ) -> None:
         check_combination(backend, precision, onnx_path, torchscript_path)
+        self.flip = bool(flip)
         self.backend = backend
         self.precision = precision
         self.device = device
@@ -177,7 +183,7 @@ class DepthPredictor:
 
     def __repr__(self) -> str:
         h, w = self.meta.input_size
-        tag = ", untrained" if self.untrained else ""
+        tag = (", flip" if self.flip else "") + (", untrained" if self.untrained else "")
         return (f"DepthPredictor({self.name!r}, backend={self.backend!r}, precision={self.precision!r}, "
                 f"input {h}x{w}, output {self.meta.output}{tag})")
 
@@ -200,6 +206,14 @@ class DepthPredictor:
     def _prepare(self, rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
         return prepare_input(rgb, hw, self.meta.in_channels)
 
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        """Depth in metres (N, 1, h, w) for a uint8 NHWC batch; with ``flip``, the mean with the
+        prediction for the mirrored batch, mirrored back."""
+        y = self._run(batch)
+        if self.flip:
+            y = 0.5 * (y + self._run(np.ascontiguousarray(batch[:, :, ::-1]))[..., ::-1])
+        return y
+
     def _postprocess(self, out: np.ndarray, height: int, width: int, name: str) -> np.ndarray:
         if not np.isfinite(out).all():
             raise RuntimeError(f"{name}: the network produced NaN or infinite depth")
@@ -212,7 +226,7 @@ class DepthPredictor:
         """
         h, w = rgb.shape[:2]
         x = self._prepare(rgb, self.network_size(h, w))
-        out = self._run(x[None])[0, 0] * np.float32(self.focal_scale(focal, w))
+        out = self._infer(x[None])[0, 0] * np.float32(self.focal_scale(focal, w))
         return self._postprocess(out, h, w, name)
 
     def focal_scale(self, focal: float | None, width: int) -> float:
@@ -314,7 +328,7 @@ class DepthPredictor:
             for s in range(0, len(idx), max(1, batch_size)):
                 chunk = idx[s:s + max(1, batch_size)]
                 x = np.stack([self._prepare(rgbs[i], hw) for i in chunk])
-                y = self._run(x)
+                y = self._infer(x)
                 for j, i in enumerate(chunk):
                     h, w = rgbs[i].shape[:2]
                     try:
@@ -405,6 +419,7 @@ def load(
     fuse: bool = True,
     keep_aspect: bool = True,
     max_pixels: int | None = None,
+    flip: bool = False,
 ) -> DepthPredictor:
     """Load a depth predictor.
 
@@ -417,8 +432,8 @@ def load(
     PyTorch). ``precision``: ``"float32"``, ``"int8"`` or
     ``"bf16"`` (see the module docstring); ``calibration``: for int8, a folder of calibration
     images or a :class:`rgb2depth.export.quantize.Calibration` (the default model needs none).
-    ``threads``: intra-op threads (default: the library's choice). Raises
-    :class:`ModelLoadError` with a one-line reason.
+    ``threads``: intra-op threads (default: the library's choice). ``flip``: test-time flip
+    averaging (:class:`DepthPredictor`). Raises :class:`ModelLoadError` with a one-line reason.
     """
     from rgb2depth.export.calibration import CalibrationError
 
@@ -468,6 +483,7 @@ def load(
             max_pixels=max_pixels,
             precision=precision,
             calibration=cal,
+            flip=flip,
         )
         if cal is not None:  # make (or find) the int8 file for the model's own input size now
             predictor._run.session(*predictor.network_size(*predictor.meta.input_size))

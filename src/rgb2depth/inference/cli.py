@@ -23,7 +23,7 @@ def _err(msg: str) -> None:
 
 
 def _load_predictor(model: str, backend: str | None, device: str, threads: int, max_pixels: int | None = None,
-                    precision: str = "float32", calibrate: Path | None = None):
+                    precision: str = "float32", calibrate: Path | None = None, flip: bool = False):
     """Load the model or exit with code 2 and a one-line message; untrained -> a warning line."""
     from rgb2depth.devices import check_device
     from rgb2depth.inference.api import ModelLoadError, load
@@ -33,7 +33,7 @@ def _load_predictor(model: str, backend: str | None, device: str, threads: int, 
         try:
             device = check_device(device)
             pred = load(model, device=device, backend=backend, threads=threads or None, max_pixels=max_pixels,
-                        precision=precision, calibration=calibrate)
+                        precision=precision, calibration=calibrate, flip=flip)
         except (ModelLoadError, FileNotFoundError, ValueError) as e:
             typer.echo(f"error: {str(e).splitlines()[0]}", err=True)
             raise typer.Exit(2) from None
@@ -94,6 +94,7 @@ def predict(
     precision: str = typer.Option("float32", "--precision", help="float32, int8 (ONNX Runtime, statically quantised; see --calibrate) or bf16 (PyTorch, CPUs with native bfloat16 only)."),
     int8: bool = typer.Option(False, "--int8", help="Same as --precision int8: the int8 model (made once per input size and cached; the default model ships its calibration)."),
     calibrate: Path = typer.Option(None, "--calibrate", help="With --int8 for a model other than the default: a folder of real images like the ones to predict, to calibrate on (once; cached).", show_default=False),
+    flip: bool = typer.Option(False, "--flip", help="Test-time flip averaging: also predict the mirrored image and average (twice the network's work)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     max_pixels: int = typer.Option(None, "--max-pixels", help=f"Refuse images with more pixels than this (decompression-bomb guard; default {DEFAULT_MAX_PIXELS:,} or RGB2DEPTH_MAX_PIXELS). Images need sides >= {MIN_SIDE} px.", show_default=False),
     max_frames: int = typer.Option(0, "--max-frames", help="Stop videos/cameras after this many frames (0 = all)."),
@@ -149,7 +150,8 @@ def predict(
     if int8 and precision not in ("float32", "int8"):
         typer.echo(f"error: --int8 and --precision {precision} contradict each other", err=True)
         raise typer.Exit(2)
-    pred = _load_predictor(model, backend, device, threads, max_pixels, "int8" if int8 else precision, calibrate)
+    pred = _load_predictor(model, backend, device, threads, max_pixels, "int8" if int8 else precision, calibrate,
+                           flip)
     show = None if progress else False
     t0 = time.perf_counter()
     images = [j for j in jobs if j[0] == "image"]
