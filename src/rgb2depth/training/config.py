@@ -17,7 +17,9 @@ unknown keys are an error so that a typo cannot silently fall back to a default)
     schedule: name (none | step | multistep | plateau | cosine | exponential) + its options
     train:    epochs, batch_size, max_steps, grad_clip, bf16, threads, log_every, val_every,
               ckpt_every, best_metric, best_mode, image_every, num_vis, stages,
-              ema_decay (a moving average of the weights: rgb2depth.training.ema)
+              ema_decay (a moving average of the weights: rgb2depth.training.ema),
+              precise_bn (batches over which the saved network's BatchNorm statistics are
+              recomputed: rgb2depth.training.precise_bn)
     eval:     protocol, min_depth, max_depth, aggregation, align
 
 Strings may use ``${data}`` (the shared real-data folder, :func:`rgb2depth.paths.
@@ -106,6 +108,7 @@ DEFAULTS: dict[str, Any] = {
         "stages": None,
         "val_limit": None,
         "ema_decay": None,
+        "precise_bn": None,
     },
     "eval": {
         "protocol": "none",
@@ -235,6 +238,7 @@ _OPTIONAL = {
     ("train", "threads"): _INTEGER,
     ("train", "val_limit"): _INTEGER,
     ("train", "ema_decay"): _NUMBER,
+    ("train", "precise_bn"): _INTEGER,
     ("schedule", "t_max"): _INTEGER,
     ("eval", "min_depth"): _NUMBER,
     ("eval", "max_depth"): _NUMBER,
@@ -382,6 +386,10 @@ def validate(cfg: dict, source: str = "<config>") -> None:
     ema = _number(t["ema_decay"]) if t["ema_decay"] is not None else None
     if t["ema_decay"] is not None and not (ema is not None and 0.0 <= ema < 1.0):
         raise ConfigError(f"{source}: train.ema_decay must be a number in [0, 1) or null (got {t['ema_decay']!r})")
+    pbn = t["precise_bn"]
+    if pbn is not None and not (isinstance(pbn, int) and not isinstance(pbn, bool) and pbn >= 1):
+        raise ConfigError(f"{source}: train.precise_bn must be a positive number of batches or null "
+                          f"(got {t['precise_bn']!r})")
     mult = cfg["optim"].get("lr_mult")
     if mult is not None and not (isinstance(mult, dict) and all(
             isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in mult.values())):

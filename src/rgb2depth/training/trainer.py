@@ -23,6 +23,10 @@ One :class:`Trainer` runs one config (see :mod:`rgb2depth.training.config`):
 * **Weight averaging** (``train.ema_decay``): an exponential moving average of the weights
   (:mod:`rgb2depth.training.ema`) is validated and saved as ``model.pt`` / ``best.pt``; the
   last weights as trained go to ``model_unaveraged.pt``; checkpoints carry the average.
+* **Precise BatchNorm statistics** (``train.precise_bn: N``): before each validation and before
+  ``model.pt`` is written, a copy of that network gets its BatchNorm statistics recomputed over
+  ``N`` training batches (:mod:`rgb2depth.training.precise_bn`); the copy is what is validated
+  and saved (``best.pt`` too), the network being trained keeps its own statistics.
 * **DDP**: under ``torchrun`` each process trains its share (``ResumableSampler``), gradients
   are averaged by ``DistributedDataParallel``; only rank 0 logs and writes files.
 
@@ -65,6 +69,7 @@ from rgb2depth.training.builders import (
 from rgb2depth.training.config import check_options, dump
 from rgb2depth.training.data import ResumableSampler, collate
 from rgb2depth.training.ema import UNAVERAGED_NAME, WeightAverage
+from rgb2depth.training.precise_bn import recompute_bn_stats
 
 #: Metrics where larger is better (for best-checkpoint selection); everything else: smaller.
 HIGHER_IS_BETTER = {"delta1", "delta2", "delta3", "d1", "d2", "d3", "ssim", "a1", "a2", "a3"}
@@ -205,6 +210,18 @@ class Trainer:
     def eval_model(self) -> nn.Module:
         """The network that is validated and saved: the weight average when there is one."""
         return self.ema.module if self.ema is not None else self.model
+
+    def saved_model(self) -> nn.Module:
+        """:attr:`eval_model`, or with ``train.precise_bn`` a copy of it with recomputed BatchNorm
+        statistics (made once per step: validation and the final save share it)."""
+        n = self.cfg["train"].get("precise_bn")
+        if not n:
+            return self.eval_model
+        if getattr(self, "_calibrated", (None,))[0] != self.step:
+            model = recompute_bn_stats(self.eval_model, self.train_set, int(n), self.batch_size,
+                                       seed=int(self.cfg["seed"]) + self.step, channels_last=self.channels_last)
+            self._calibrated = (self.step, model)
+        return self._calibrated[1]
 
     def log_text(self, msg: str) -> None:
         if getattr(self, "main", True):
@@ -362,7 +379,7 @@ class Trainer:
             from rgb2depth.evaluation.evaluate import evaluate_dataset
 
             res = evaluate_dataset(
-                self.eval_model, self.val_set, protocol=ecfg["protocol"], min_depth=ecfg.get("min_depth"),
+                self.saved_model(), self.val_set, protocol=ecfg["protocol"], min_depth=ecfg.get("min_depth"),
                 max_depth=ecfg.get("max_depth"), align=ecfg.get("align"),
                 aggregation=ecfg.get("aggregation", "per_image"), batch_size=self.batch_size,
                 channels_last=self.channels_last, keep_images=int(self.cfg["train"].get("num_vis", 4)),
@@ -400,7 +417,7 @@ class Trainer:
                 if self.main:
                     from rgb2depth.models.io import save_model
 
-                    save_model(self.eval_model, self.ckpt_dir / "best.pt",
+                    save_model(self.saved_model(), self.ckpt_dir / "best.pt",
                                info={"best": self.best, "protocol": ecfg["protocol"],
                                      "config": self.cfg["name"], "loss": loss_label(self.cfg["loss"])})
         return metrics
@@ -572,7 +589,10 @@ class Trainer:
             if self.ema is not None:
                 save_model(self.model, self.out / UNAVERAGED_NAME, info={**info, "weights": "last, not averaged"})
                 info["weights"] = f"moving average, decay {self.ema.decay}"
-            save_model(self.eval_model, self.out / "model.pt", info=info)
+            if self.cfg["train"].get("precise_bn"):
+                info["precise_bn"] = {"batches": int(self.cfg["train"]["precise_bn"]),
+                                      "seed": int(self.cfg["seed"]) + self.step}
+            save_model(self.saved_model(), self.out / "model.pt", info=info)
             write_text(self.out / "summary.json", json.dumps(summary, indent=2))
             if self.tb is not None:
                 self.tb.close()
