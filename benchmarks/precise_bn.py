@@ -27,15 +27,17 @@ def main(argv: list[str] | None = None) -> int:
 
     from rgb2depth.inference.resolve import default_weights_path
     from rgb2depth.models.io import load_model, save_model
+    from rgb2depth.training.builders import import_plugins
     from rgb2depth.training.config import load_config
     from rgb2depth.training.data import build_dataset
     from rgb2depth.training.precise_bn import recompute_bn_stats
 
     torch.set_num_threads(2)
+    cfg = load_config(args.config)
+    import_plugins(cfg.get("imports"))  # a plugin network or dataset the config names
     path = str(default_weights_path()) if args.model == "default" else args.model
     model = load_model(path)
     info = dict(getattr(model, "rgb2depth_info", None) or {})
-    cfg = load_config(args.config)
     seed = args.seed if args.seed is not None else int(cfg["seed"]) + int(info.get("steps") or 0)
     ds = build_dataset(cfg, "train", int(cfg["seed"]), progress=True)
     ds.set_epoch(int(cfg["train"]["epochs"]) - 1)

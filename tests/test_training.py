@@ -493,3 +493,22 @@ def test_precise_bn_saves_batchnorm_statistics_averaged_over_training_batches(tm
     bad = write_cfg(tmp_path / "bad.yaml", tiny_cfg(tmp_path / "bad", train={"precise_bn": 0}))
     with pytest.raises(ConfigError, match=r"train.precise_bn must be a positive number of batches"):
         load_config(bad)
+
+
+def test_precise_bn_script_recomputes_what_the_trainer_does(tmp_path):
+    """benchmarks/precise_bn.py (how the shipped default model got its statistics) applied to
+    a run trained without precise BN gives bit-for-bit the file the trainer writes with
+    train.precise_bn: same samples, same augmentation, same seed (config seed + steps)."""
+    train = {"epochs": 1, "ckpt_every": 0}
+    run_inprocess(tmp_path, "plain", train=train)
+    run_inprocess(tmp_path, "pbn", train={**train, "precise_bn": 2})
+    cfg = write_cfg(tmp_path / "plain.yaml", tiny_cfg(tmp_path / "plain", train=train))
+    out = tmp_path / "recal.pt"
+    r = subprocess.run([sys.executable, str(TESTS.parent / "benchmarks" / "precise_bn.py"), str(out),
+                        str(tmp_path / "plain" / "model.pt"), "--config", str(cfg), "--batches", "2"],
+                       env=sub_env(), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "seed 9" in r.stdout  # config seed 3 + 6 steps (24 samples, batch 4)
+    assert_same_weights(state(out), state(tmp_path / "pbn" / "model.pt"))
+    plain = state(tmp_path / "plain" / "model.pt")
+    assert not torch.equal(plain["coarse.1.running_var"], state(out)["coarse.1.running_var"])
