@@ -83,6 +83,23 @@ def assert_same_weights(a: dict, b: dict) -> None:
         assert torch.equal(a[k], b[k]), f"{k} differs"
 
 
+def assert_saved_model_scores_final_validation(path: Path, tr, summary: dict) -> None:
+    """The saved model file, evaluated on the run's validation set, gives the run's last
+    validation figures (so validation scored what was saved)."""
+    from rgb2depth.evaluation.evaluate import evaluate_dataset
+    from rgb2depth.models.io import load_model
+
+    res = evaluate_dataset(load_model(path), tr.val_set, protocol="none", min_depth=1e-3, max_depth=10.0,
+                           progress=False)
+    assert res["metrics"]["rmse"] == pytest.approx(summary["final_val"]["rmse"], rel=1e-5)
+
+
+def assert_config_error(tmp_path: Path, train: dict, match: str) -> None:
+    bad = write_cfg(tmp_path / "bad.yaml", tiny_cfg(tmp_path / "bad", train=train))
+    with pytest.raises(ConfigError, match=match):
+        load_config(bad)
+
+
 # ------------------------------------------------------------------------------ configs
 
 
@@ -441,16 +458,12 @@ def test_trainer_saves_the_average_of_its_steps_and_the_last_weights_beside_it(t
         assert torch.allclose(v, want, atol=1e-6), k
         if k.endswith("weight"):
             assert not torch.equal(v, last[k]), k
-    from rgb2depth.evaluation.evaluate import evaluate_dataset
     from rgb2depth.models.io import load_model
 
     m = load_model(tmp_path / "ema" / "model.pt")
     assert "moving average" in m.rgb2depth_info["weights"]
-    res = evaluate_dataset(m, tr.val_set, protocol="none", min_depth=1e-3, max_depth=10.0, progress=False)
-    assert res["metrics"]["rmse"] == pytest.approx(summary["final_val"]["rmse"], rel=1e-5)
-    bad = write_cfg(tmp_path / "bad.yaml", tiny_cfg(tmp_path / "bad", train={"ema_decay": 1.5}))
-    with pytest.raises(ConfigError, match=r"train.ema_decay must be a number in \[0, 1\)"):
-        load_config(bad)
+    assert_saved_model_scores_final_validation(tmp_path / "ema" / "model.pt", tr, summary)
+    assert_config_error(tmp_path, {"ema_decay": 1.5}, r"train.ema_decay must be a number in \[0, 1\)")
 
 
 def test_precise_bn_saves_batchnorm_statistics_averaged_over_training_batches(tmp_path):
@@ -461,7 +474,6 @@ def test_precise_bn_saves_batchnorm_statistics_averaged_over_training_batches(tm
     keeps the trained network's own statistics, and a bad value is a config error naming the key."""
     import numpy as np
 
-    from rgb2depth.evaluation.evaluate import evaluate_dataset
     from rgb2depth.models.io import load_model
     from rgb2depth.training.data import collate
 
@@ -488,11 +500,8 @@ def test_precise_bn_saves_batchnorm_statistics_averaged_over_training_batches(tm
 
     m = load_model(tmp_path / "pbn" / "model.pt")
     assert m.rgb2depth_info["precise_bn"] == {"batches": 3, "seed": 5}
-    res = evaluate_dataset(m, tr.val_set, protocol="none", min_depth=1e-3, max_depth=10.0, progress=False)
-    assert res["metrics"]["rmse"] == pytest.approx(summary["final_val"]["rmse"], rel=1e-5)
-    bad = write_cfg(tmp_path / "bad.yaml", tiny_cfg(tmp_path / "bad", train={"precise_bn": 0}))
-    with pytest.raises(ConfigError, match=r"train.precise_bn must be a positive number of batches"):
-        load_config(bad)
+    assert_saved_model_scores_final_validation(tmp_path / "pbn" / "model.pt", tr, summary)
+    assert_config_error(tmp_path, {"precise_bn": 0}, r"train.precise_bn must be a positive number of batches")
 
 
 def test_precise_bn_script_recomputes_what_the_trainer_does(tmp_path):
