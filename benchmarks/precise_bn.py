@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     from rgb2depth.training.builders import import_plugins
     from rgb2depth.training.config import load_config
     from rgb2depth.training.data import build_dataset
-    from rgb2depth.training.precise_bn import recompute_bn_stats
+    from rgb2depth.training.precise_bn import draw_seed, recompute_bn_stats
 
     torch.set_num_threads(2)
     cfg = load_config(args.config)
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     path = str(default_weights_path()) if args.model == "default" else args.model
     model = load_model(path)
     info = dict(getattr(model, "rgb2depth_info", None) or {})
-    seed = args.seed if args.seed is not None else int(cfg["seed"]) + int(info.get("steps") or 0)
+    seed = args.seed if args.seed is not None else draw_seed(cfg["seed"], info.get("steps") or 0)
     ds = build_dataset(cfg, "train", int(cfg["seed"]), progress=True)
     ds.set_epoch(int(cfg["train"]["epochs"]) - 1)
     out = recompute_bn_stats(model, ds, args.batches, int(cfg["train"]["batch_size"]), seed=seed, progress=True)

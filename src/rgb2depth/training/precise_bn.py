@@ -29,8 +29,11 @@ from torch.optim.swa_utils import update_bn
 from rgb2depth.training.data import collate
 
 
-def has_batchnorm(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+def draw_seed(config_seed: int, steps: int) -> int:
+    """Seed of the batch draw for a network trained ``steps`` steps under ``config_seed``: the
+    trainer's ``train.precise_bn`` and ``benchmarks/precise_bn.py`` both use it, so the script
+    applied to a run trained without the option writes the file the option would have."""
+    return int(config_seed) + int(steps)
 
 
 def sample_batches(dataset: Sequence[dict], batches: int, batch_size: int, seed: int,
@@ -57,10 +60,9 @@ def recompute_bn_stats(model: nn.Module, dataset: Sequence[dict], batches: int, 
                        seed: int = 0, channels_last: bool = False, progress: bool = False) -> nn.Module:
     """A copy of ``model`` (in eval mode) whose BatchNorm running statistics are the equal-weight
     average over ``batches`` training batches; ``model`` itself is left unchanged. Weights,
-    ``meta`` and every other attribute are copied as they are."""
+    ``meta`` and every other attribute are copied as they are. A network without BatchNorm
+    draws no batch (``update_bn`` returns before reading any)."""
     out = copy.deepcopy(model)
-    if not has_batchnorm(out):
-        return out.eval()
     device = next(out.parameters()).device
     it = sample_batches(dataset, batches, batch_size, seed, channels_last=channels_last, device=device)
     if progress:

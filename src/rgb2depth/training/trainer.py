@@ -69,7 +69,7 @@ from rgb2depth.training.builders import (
 from rgb2depth.training.config import check_options, dump
 from rgb2depth.training.data import ResumableSampler, collate
 from rgb2depth.training.ema import UNAVERAGED_NAME, WeightAverage
-from rgb2depth.training.precise_bn import recompute_bn_stats
+from rgb2depth.training.precise_bn import draw_seed, recompute_bn_stats
 
 #: Metrics where larger is better (for best-checkpoint selection); everything else: smaller.
 HIGHER_IS_BETTER = {"delta1", "delta2", "delta3", "d1", "d2", "d3", "ssim", "a1", "a2", "a3"}
@@ -161,6 +161,7 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         decay = cfg["train"].get("ema_decay")
         self.ema = WeightAverage(self.model, float(decay)) if decay is not None else None
+        self._calibrated: tuple[int | None, nn.Module | None] = (None, None)  # (step, saved_model())
 
         seed = int(cfg["seed"])
         progress = self.main and bool(cfg["train"].get("progress", True)) and _isatty()
@@ -217,9 +218,9 @@ class Trainer:
         n = self.cfg["train"].get("precise_bn")
         if not n:
             return self.eval_model
-        if getattr(self, "_calibrated", (None,))[0] != self.step:
+        if self._calibrated[0] != self.step:
             model = recompute_bn_stats(self.eval_model, self.train_set, int(n), self.batch_size,
-                                       seed=int(self.cfg["seed"]) + self.step, channels_last=self.channels_last)
+                                       seed=draw_seed(self.cfg["seed"], self.step), channels_last=self.channels_last)
             self._calibrated = (self.step, model)
         return self._calibrated[1]
 
@@ -591,7 +592,7 @@ class Trainer:
                 info["weights"] = f"moving average, decay {self.ema.decay}"
             if self.cfg["train"].get("precise_bn"):
                 info["precise_bn"] = {"batches": int(self.cfg["train"]["precise_bn"]),
-                                      "seed": int(self.cfg["seed"]) + self.step}
+                                      "seed": draw_seed(self.cfg["seed"], self.step)}
             save_model(self.saved_model(), self.out / "model.pt", info=info)
             write_text(self.out / "summary.json", json.dumps(summary, indent=2))
             if self.tb is not None:
