@@ -40,3 +40,19 @@ def colorize(
     rgb = (matplotlib.colormaps[cmap](t)[..., :3] * 255).round().astype(np.uint8)
     rgb[~ok] = invalid_color
     return rgb
+
+
+def image_grid(images: list[dict]) -> np.ndarray:
+    """Rows of RGB | ground truth | prediction | |error| (uint8 HxWx3), for TensorBoard/reports."""
+    rows = []
+    for im in images:
+        rgb = im["rgb"]
+        gt, pred = im["gt"], im["pred"]
+        lo, hi = depth_range(gt)
+        err = np.abs(pred - gt)
+        err_vis = colorize(np.where(np.isfinite(err), err, np.nan), vmin=0.0,
+                           vmax=max(float(np.nanpercentile(err, 98)) if np.isfinite(err).any() else 1.0, 1e-3),
+                           cmap="magma")
+        row = np.concatenate([rgb, colorize(gt, lo, hi), colorize(pred, lo, hi), err_vis], axis=1)
+        rows.append(row)
+    return np.concatenate(rows, axis=0)

@@ -43,7 +43,6 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -70,6 +69,7 @@ from rgb2depth.training.config import check_options, dump
 from rgb2depth.training.data import ResumableSampler, collate
 from rgb2depth.training.ema import UNAVERAGED_NAME, WeightAverage
 from rgb2depth.training.precise_bn import draw_seed, recompute_bn_stats
+from rgb2depth.viz import image_grid
 
 #: Metrics where larger is better (for best-checkpoint selection); everything else: smaller.
 HIGHER_IS_BETTER = {"delta1", "delta2", "delta3", "d1", "d2", "d3", "ssim", "a1", "a2", "a3"}
@@ -305,7 +305,6 @@ class Trainer:
     def _save(self, si: int, epoch: int, batch: int) -> None:
         if not self.main:
             return
-        self._flush_metrics()
         ck = ckpt_mod.make_checkpoint(
             self.model, self.optimizer, self.scheduler, stage=si, epoch=epoch, batch=batch,
             step=self.step, best=self.best, config=self.cfg,
@@ -347,21 +346,14 @@ class Trainer:
 
     # ---------------------------------------------------------------- logging
     def _metric_line(self, rec: dict) -> None:
+        """Append one record to metrics.jsonl, synced to disk (a checkpoint stores the file's
+        length, so a resumed run truncates it to what that checkpoint had seen)."""
         if not self.main:
             return
-        self._pending.append(rec)
-        if len(self._pending) >= 1:
-            self._flush_metrics()
-
-    def _flush_metrics(self) -> None:
-        if not self.main or not self._pending:
-            return
         with open(self.metrics_path, "a") as f:
-            for r in self._pending:
-                f.write(json.dumps(r) + "\n")
+            f.write(json.dumps(rec) + "\n")
             f.flush()
             os.fsync(f.fileno())
-        self._pending = []
 
     def _tb_open(self) -> None:
         if self._tb_cls is not None and self.tb is None:
@@ -482,7 +474,6 @@ class Trainer:
         self.step = 0
         self.last_saved_step = 0
         self._last_val_step = -1
-        self._pending: list[dict] = []
         start = None
         if self.main:  # what a killed save left behind, whether or not there is a run to resume
             ckpt_mod.clean_stale_temporaries(self.ckpt_dir)
@@ -624,21 +615,3 @@ def _isatty() -> bool:
     import sys
 
     return sys.stderr.isatty()
-
-
-def image_grid(images: list[dict]) -> np.ndarray:
-    """Rows of RGB | ground truth | prediction | |error| (uint8 HxWx3), for TensorBoard/reports."""
-    from rgb2depth.viz import colorize, depth_range
-
-    rows = []
-    for im in images:
-        rgb = im["rgb"]
-        gt, pred = im["gt"], im["pred"]
-        lo, hi = depth_range(gt)
-        err = np.abs(pred - gt)
-        err_vis = colorize(np.where(np.isfinite(err), err, np.nan), vmin=0.0,
-                           vmax=max(float(np.nanpercentile(err, 98)) if np.isfinite(err).any() else 1.0, 1e-3),
-                           cmap="magma")
-        row = np.concatenate([rgb, colorize(gt, lo, hi), colorize(pred, lo, hi), err_vis], axis=1)
-        rows.append(row)
-    return np.concatenate(rows, axis=0)
