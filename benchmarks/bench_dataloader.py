@@ -1,4 +1,4 @@
-"""Data pipeline throughput vs. training speed (issue 4, "Throughput").
+"""Data pipeline throughput vs. training speed.
 
 1. A DataLoader over the real TUM fr1/rpy sequence (694 RGB-D pairs, 640x480 JPEG + 16-bit
    PNG) at 240x320 with augmentation (paper 000: flip + rotation up to 15 degrees, plus colour

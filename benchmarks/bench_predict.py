@@ -1,4 +1,4 @@
-"""End-to-end ``predict`` speed and memory (issue 6). Not a test: run by hand, report the table.
+"""End-to-end ``predict`` speed and memory. Not a test: run by hand, report the table.
 
     .venv/bin/python benchmarks/bench_predict.py                 # everything (~5-10 min)
     .venv/bin/python benchmarks/bench_predict.py --skip-memory   # speed table only
@@ -206,7 +206,7 @@ def memory_folder(model: str, tmp: Path, n: int) -> dict:
 
 
 def precision_sections(model: str, args, tmp: Path) -> list[str]:
-    """End to end and network alone, float32 vs int8 vs bf16, with NYU accuracy (item 4)."""
+    """End to end and network alone, float32 vs int8 vs bf16, with NYU accuracy."""
     import cv2
     import torch
     from PIL import Image
@@ -243,7 +243,7 @@ def main() -> None:
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--folder-images", type=int, default=1000)
-    ap.add_argument("--precision", action="store_true", help="float32 vs int8 vs bf16 in one run (item 4)")
+    ap.add_argument("--precision", action="store_true", help="float32 vs int8 vs bf16 in one run")
     ap.add_argument("--threads", type=int, default=2, help="intra-op threads for --precision")
     args = ap.parse_args()
 

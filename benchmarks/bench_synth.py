@@ -1,4 +1,4 @@
-"""Speed of the synthetic generator (issue 7 target: >= 10 images/s at 320x240 on 2 cores).
+"""Speed of the synthetic generator (the goal: >= 10 images/s at 320x240 on 2 cores).
 
     .venv/bin/python benchmarks/bench_synth.py [--size 240x320] [--count 40] [--workers 2]
         [--variant both|classic|widened] [--no-throughput] [--sheet PATH]

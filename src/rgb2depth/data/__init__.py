@@ -1,4 +1,4 @@
-"""Datasets and the data pipeline (issue 4): loaders for the real formats, stereo-derived
+"""Datasets and the data pipeline: loaders for the real formats, stereo-derived
 targets, joint augmentations, and the torch Dataset adaptor.
 
 ``create(name, **kw)`` builds a registered loader (``names()`` lists them); every loader is a

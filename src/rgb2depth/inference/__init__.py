@@ -1,4 +1,4 @@
-"""Inference for users: ``load`` a model, ``predict`` depth in metres (issue 6).
+"""Inference for users: ``load`` a model, ``predict`` depth in metres.
 
 - :mod:`.api`       ``load(name_or_path, device, backend, precision=...)`` -> :class:`DepthPredictor`
   (``predict``, ``predict_batch``, ``predict_with_rgb``); preprocessing documented there.

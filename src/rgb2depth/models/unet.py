@@ -21,8 +21,8 @@ block's output concatenated with the full-resolution encoder features. ``upsampl
 is the textbook U-Net order (upsample, concatenate, two convs; decoder widths 224, 64, 32, 16
 there, 1,225,054 parameters); the map at 1/16 is then only a max-pooled copy of the 1/8
 features, nothing convolves at 1/16, the parameters must sit at 1/8 and the network costs about
-1.6-2x the CPU time per image (measured: ~102-105 ms against ~51-66 ms single-thread, fused and
-channels-last, 240x320).
+about 1.6-2x the CPU time per image (``benchmarks/bench_models.py``, fused and channels-last,
+240x320).
 
 Widths. The paper states the bottleneck width (101) and the total, 1.22M parameters (Table 2),
 not the others. The defaults hit the total and keep the full-resolution layers narrow, because
@@ -41,9 +41,7 @@ That is 1,215,974 parameters (Table 2: 1.22M; -0.3%) and about 1.48 GMAC at 240x
 
 Inference: :meth:`UNetRealtime.fuse` folds every BN into its conv (an eval-mode copy, equal to
 1e-5); with ``model.to(memory_format=torch.channels_last)`` that is the fastest CPU form
-(process CPU time per 240x320 image with one intra-op thread, on this project's 2-core AMD EPYC
-machine, 3 warm-up then 8 timed runs, min-median over two sessions on a shared, loaded machine:
-~79-93 ms plain, ~51-66 ms fused + channels-last; the unet_baseline takes ~1.0-1.1 s).
+(``benchmarks/bench_models.py --channels-last``; figures in ``docs/results/models_cpu.md``).
 Convolutions followed by BN carry no bias (the BN shift plays that role); the decoder's have one.
 
 The paper normalises ground-truth depth to [0, 1] for training (Sec. 4.1); the network's output

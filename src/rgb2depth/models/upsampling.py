@@ -182,7 +182,7 @@ def up_phases(
             cols = torch.stack([xp[:, r:r + h, s:s + w] for r in _NEIGHBOURS[a] for s in _NEIGHBOURS[b]], 3)
             cols = cols.reshape(n * h * w, -1).t()
             # (G*C, K) @ (K, N*H*W): MKL runs this orientation ~1.4x faster than its transpose
-            # when N*H*W is small (FCRN's first block: 28 vs 40 ms on 2 cores).
+            # when N*H*W is small (FCRN's first block; benchmarks/bench_models.py).
             y = f @ cols if bias is None else torch.addmm(bias.unsqueeze(1), f, cols)
             out[:, :, :, a, :, b] = y.view(groups, co, n, h, w).permute(0, 2, 3, 4, 1)
         else:

@@ -1,4 +1,4 @@
-"""Synthetic indoor RGB-D scenes with exact metric z-depth (issue 7).
+"""Synthetic indoor RGB-D scenes with exact metric z-depth.
 
 ``rgb2depth.synth.generator.SynthDataset`` renders samples on the fly; ``rgb2depth synth``
 (``synth.cli``) writes them as a folder dataset. Modules: ``scene`` (meshes, lights, the scene

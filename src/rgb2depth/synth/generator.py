@@ -1,4 +1,4 @@
-"""``SynthDataset``: synthetic indoor RGB-D samples rendered on the fly (issue 7).
+"""``SynthDataset``: synthetic indoor RGB-D samples rendered on the fly.
 
 Why: paper 000 (Sec. 2.1) notes that realistic synthetic data trains depth networks well, and
 paper 001 (Sec. IV, its last experiment) trains and evaluates on a computer-simulated set; the

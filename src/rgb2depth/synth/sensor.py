@@ -1,6 +1,6 @@
 """Kinect-like (structured light, first generation) sensor effects applied to exact depth.
 
-Issue 7 ("Optional sensor effects"): the ground truth of the generator is exact; for realism a
+Optional sensor effects: the ground truth of the generator is exact; for realism a
 depth map can be degraded the way a Kinect v1 / NYU raw depth map is. Every effect either
 *removes* pixels (sets ``valid`` False and depth NaN) or *perturbs* valid depth within a
 documented bound; no effect ever creates a valid pixel. The effects, in order:

@@ -1,7 +1,7 @@
 """Procedural materials for the synthetic scenes: value noise, wood, tiles, fabric, carpet,
 painted and patterned walls, evaluated per pixel in numpy from surface coordinates in metres.
 
-Issue 7 ("Materials and light"): textures are functions of the surface (u, v) coordinates
+Materials and light: textures are functions of the surface (u, v) coordinates
 that the scene stores per triangle corner, in metres, so a pattern keeps its physical size at
 any distance. Image-space aliasing is avoided by *frequency clamping*: every periodic or noise
 component of spatial frequency ``f`` (cycles per metre) is faded out as ``f * footprint``
