@@ -17,13 +17,17 @@ step, about 2 CPU-seconds for ResNet-50 UpProj at any input size), and the optim
 pass over the weights whatever the batch (it dominates the 100M-parameter fully-connected
 heads), is timed apart and added once per step.
 Configs that build the same network at the same size with the same optimiser and batch are
-timed once. Pretrained backbone options are ignored (same cost, no download).
+timed once. Pretrained backbone options are ignored (same cost, no download). ``--compile``
+runs the network through ``torch.compile`` (inductor; needs a C++ compiler) and reports the
+first warm-up step's wall time, which holds the compilation; ``--channels-last`` uses the
+memory format the config's ``model.channels_last`` asks the trainer for.
 
 Usage::
 
     .venv/bin/python benchmarks/bench_configs.py                               # every config
     .venv/bin/python benchmarks/bench_configs.py --configs 'configs/*small*.yaml' --steps 3
     .venv/bin/python benchmarks/bench_configs.py --steps-only                  # no timing
+    .venv/bin/python benchmarks/bench_configs.py --configs configs/default_v3_photo_long.yaml --threads 2 --steps 12 --warmup 3 --compile
 """
 
 from __future__ import annotations
@@ -99,7 +103,8 @@ def planned_steps(cfg: dict) -> tuple[int, list[int], int, bool]:
     return sum(per), per, n, all(m for _, m in counts)
 
 
-def time_stage(cfg: dict, st: dict, batch: int, warmup: int, steps: int) -> dict:
+def time_stage(cfg: dict, st: dict, batch: int, warmup: int, steps: int, compile_model: bool = False,
+               channels_last: bool = False) -> dict:
     """Wall and CPU seconds of the forward/backward pass and of the optimiser update of stage
     ``st`` at ``batch`` random images."""
     mcfg = dict(cfg["model"], options={k: v for k, v in (cfg["model"]["options"] or {}).items() if k != "pretrained"})
@@ -115,20 +120,27 @@ def time_stage(cfg: dict, st: dict, batch: int, warmup: int, steps: int) -> dict
     h, w = cfg["data"]["input_size"] or model.meta.input_size
     g = torch.Generator().manual_seed(0)
     x = torch.rand(batch, model.meta.in_channels, h, w, generator=g)
+    if channels_last and cfg["model"].get("channels_last"):
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    net = torch.compile(model) if compile_model else model
     depth = 1 + 4 * torch.rand(batch, 1, h, w, generator=g)
     valid = torch.ones_like(depth, dtype=torch.bool)
 
     def forward_backward() -> None:
-        pred = model(x)
+        pred = net(x)
         target, tvalid = target_like(pred, depth, valid, model.meta)
         rgb = torch.nn.functional.interpolate(x, size=pred.shape[-2:], mode="bilinear", align_corners=False)
         loss = loss_fn(pred, target, tvalid, rgb=rgb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
 
+    first = None
     for _ in range(warmup):
+        t = time.perf_counter()
         forward_backward()
         opt.step()
+        first = time.perf_counter() - t if first is None else first
     fb_wall, fb_cpu, op_wall, op_cpu = [], [], [], []
     for _ in range(steps):
         t, c = time.perf_counter(), time.process_time()
@@ -140,8 +152,8 @@ def time_stage(cfg: dict, st: dict, batch: int, warmup: int, steps: int) -> dict
         op_wall.append(time.perf_counter() - t2)
         op_cpu.append(time.process_time() - c2)
     med = statistics.median
-    return {"fb_wall": med(fb_wall), "fb_cpu": med(fb_cpu), "fb_cpu_min": min(fb_cpu), "opt_wall": med(op_wall),
-            "opt_cpu": med(op_cpu), "batch": batch}
+    return {"fb_wall": med(fb_wall), "fb_wall_min": min(fb_wall), "fb_cpu": med(fb_cpu), "fb_cpu_min": min(fb_cpu),
+            "opt_wall": med(op_wall), "opt_cpu": med(op_cpu), "batch": batch, "first_step_wall": first}
 
 
 def step_cpu(runs: list[dict], batch: int) -> float:
@@ -172,6 +184,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps-only", action="store_true")
     ap.add_argument("--out", type=Path, default=None, help="JSON lines file to append results to")
+    ap.add_argument("--compile", action="store_true", help="run the network through torch.compile")
+    ap.add_argument("--channels-last", action="store_true", help="channels-last where the config asks for it")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     seen: dict[str, dict] = {}
@@ -189,7 +203,8 @@ def main() -> None:
                 k = key_of(cfg, st, sizes)
                 if k not in seen:
                     seen[k] = {"timed_as": row["config"],
-                               "runs": [time_stage(cfg, st, b, args.warmup, args.steps) for b in sizes]}
+                               "runs": [time_stage(cfg, st, b, args.warmup, args.steps, args.compile,
+                                                   args.channels_last) for b in sizes]}
                 r = seen[k]
                 row["stages"].append({**r, "step_cpu": step_cpu(r["runs"], st["batch"])})
                 est += step_cpu(r["runs"], st["batch"]) * s
