@@ -11,7 +11,9 @@ scores each set separately, at the model's input size, protocol ``none`` 1e-3..2
 - ``synth_widened``: 150 rooms of the widened generator (seed 9100, random focal lengths),
 
 and the mean over the three real sets (each set weighted equally); each set's ``scale`` is the
-median over its images of median(ground truth) / median(prediction) (> 1: predicted too near), plus
+median over its images of median(ground truth) / median(prediction) (> 1: predicted too near) and
+its ``slope`` the median of the per-image slope of ln(prediction) on ln(ground truth) (< 1: the
+depth range squeezed; ``eval_depth_range.py``), plus
 
 - ``middlebury_structure``: the 27 Middlebury 2005/2006 scenes (never trained on), inverse depth
   fitted to disparity by scale and shift (``eval_relative_middlebury.py``); its ``delta1`` is
@@ -48,16 +50,6 @@ def sets(data: str, cache: str) -> dict[str, list[dict]]:
     }
 
 
-def scale_factor(gt, pred) -> float:
-    """median(ground truth) / median(prediction) on the scored pixels: the factor that would put
-    the prediction at the right median depth (> 1: predicted too near)."""
-    import numpy as np
-
-    gt, pred = np.asarray(gt, np.float64), np.asarray(pred, np.float64)
-    ok = np.isfinite(gt) & (gt > 1e-3) & (gt < 20.0) & np.isfinite(pred) & (pred > 0)
-    return float(np.median(gt[ok]) / np.median(pred[ok]))
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="+", help="model files (or 'default')")
@@ -80,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(2)
     specs = sets(str(data), str(cache_dir()))
     # a sibling script: benchmarks/ is sys.path[0] when this file runs
+    from eval_depth_range import log_slope, scale_factor
     from eval_relative_middlebury import read_scene, scenes, structure_scores
 
     relative = [read_scene(p) for p in scenes(data / "middlebury")]
@@ -91,16 +84,18 @@ def main(argv: list[str] | None = None) -> int:
         for key, items in specs.items():
             if key == "synth_first" and not Path(items[0]["root"]).is_dir():
                 continue
-            scores, factors = [], []
+            scores, factors, slopes = [], [], []
             for it in items:
                 ds = build_eval_dataset(it, size=size)
                 res = evaluate_dataset(model, ds, protocol="none", min_depth=1e-3, max_depth=20.0,
                                        input_size=size, batch_size=8, keep_images=len(ds), flip=args.flip)
                 scores.append((res["metrics"], len(ds)))
                 factors += [scale_factor(im["gt"], im["pred"]) for im in res["images"]]
+                slopes += [log_slope(im["gt"], im["pred"])[0] for im in res["images"]]
             n = sum(c for _, c in scores)
             row[key] = {k: float(sum(m[k] * c for m, c in scores) / n) for k in ("delta1", "abs_rel", "rmse")}
             row[key]["scale"] = float(np.median(factors))
+            row[key]["slope"] = float(np.nanmedian(slopes))
             row[key]["images"] = n
         row["real_mean"] = {k: float(np.mean([row[s][k] for s in REAL])) for k in ("delta1", "abs_rel", "rmse")}
         if relative:
@@ -117,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = row
         print(name)
         for key, m in row.items():
-            extra = "".join(f"  {k} {m[k]:.3f}" for k in ("rmse", "spearman", "scale") if k in m)
+            extra = "".join(f"  {k} {m[k]:.3f}" for k in ("rmse", "spearman", "scale", "slope") if k in m)
             print(f"  {key:20s} delta1 {m['delta1']:.3f}  abs_rel {m['abs_rel']:.3f}{extra}"
                   + (f"  ({m['images']} images)" if "images" in m else ""))
     if args.output:

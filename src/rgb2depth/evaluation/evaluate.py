@@ -258,7 +258,7 @@ def build_eval_dataset(spec: dict, size: tuple[int, int] | None = None, augment:
 def resolve_dataset_spec(name: str | None, args: Sequence[str] = ()) -> dict:
     """``--dataset NAME [--data key=value ...]`` -> a loader spec (``${data}`` expanded)."""
     from rgb2depth.paths import shared_data_dir
-    from rgb2depth.training.config import ConfigError, _substitute, parse_override
+    from rgb2depth.training.config import ConfigError, parse_override, substitute
 
     if name is None:
         raise ConfigError("--dataset is required")
@@ -267,7 +267,7 @@ def resolve_dataset_spec(name: str | None, args: Sequence[str] = ()) -> dict:
         keys, value = parse_override(a)
         spec[".".join(keys)] = value
     d = shared_data_dir()
-    return _substitute(spec, {"data": str(d) if d is not None else None}, f"--dataset {name}")
+    return substitute(spec, {"data": str(d) if d is not None else None}, f"--dataset {name}")
 
 
 def load_any_model(name_or_path: str, device: str = "cpu") -> tuple[torch.nn.Module, dict]:

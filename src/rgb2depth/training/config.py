@@ -292,11 +292,13 @@ def _check_types(cfg: dict, ref: dict, where: tuple[str, ...], source: str) -> N
 _VAR = re.compile(r"\$\{(\w+)\}")
 
 
-def _substitute(obj: Any, variables: dict[str, str], source: str) -> Any:
+def substitute(obj: Any, variables: dict[str, str], source: str) -> Any:
+    """``obj`` (nested dicts/lists/strings) with every ``${name}`` replaced from ``variables``; an
+    unknown or unset variable is a :class:`ConfigError` naming ``source``."""
     if isinstance(obj, dict):
-        return {k: _substitute(v, variables, source) for k, v in obj.items()}
+        return {k: substitute(v, variables, source) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_substitute(v, variables, source) for v in obj]
+        return [substitute(v, variables, source) for v in obj]
     if isinstance(obj, str):
         def rep(m: re.Match) -> str:
             name = m.group(1)
@@ -339,7 +341,7 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         "name": cfg["name"],
         "config_dir": str(Path(path).resolve().parent) if path is not None else ".",
     }
-    cfg = _substitute(cfg, variables, source)
+    cfg = substitute(cfg, variables, source)
     validate(cfg, source)
     return cfg
 
