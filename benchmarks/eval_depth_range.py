@@ -58,6 +58,20 @@ def log_slope(gt, pred) -> tuple[float, float]:
     return cov / vx, (cov / np.sqrt(vx * vy) if vy > 0 else float("nan"))
 
 
+def real_data():
+    """The shared real-data folder (None, said on stderr, when it is absent), with PyTorch on the
+    2 threads every evaluation here is measured with."""
+    import torch
+
+    from rgb2depth.paths import shared_data_dir
+
+    data = shared_data_dir()
+    if data is None:
+        print("the real-data folder ../shared/data is absent", file=sys.stderr)
+    torch.set_num_threads(2)
+    return data
+
+
 def sets(data: str, test_sets: bool) -> dict[str, tuple[list[dict], dict]]:
     """name -> (loader specs, evaluation protocol keywords)."""
     mb = f"{data}/middlebury/MiddEval3/trainingQ"
@@ -85,16 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import numpy as np
-    import torch
 
     from rgb2depth.evaluation.evaluate import build_eval_dataset, evaluate_dataset, load_any_model
-    from rgb2depth.paths import shared_data_dir
 
-    data = shared_data_dir()
+    data = real_data()
     if data is None:
-        print("the real-data folder ../shared/data is absent", file=sys.stderr)
         return 2
-    torch.set_num_threads(2)
     results = {}
     for name in args.models:
         model, _ = load_any_model(name)

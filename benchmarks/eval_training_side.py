@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 REAL = ("tum_rpy_tail", "7scenes_tail", "middlebury_held_out")
 UNSEEN = ("middlebury_held_out", "middlebury_structure", "synth_first", "synth_widened")
@@ -60,19 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     from pathlib import Path
 
     import numpy as np
-    import torch
 
-    from rgb2depth.evaluation.evaluate import build_eval_dataset, evaluate_dataset, load_any_model
-    from rgb2depth.paths import cache_dir, shared_data_dir
-
-    data = shared_data_dir()
-    if data is None:
-        print("the real-data folder ../shared/data is absent", file=sys.stderr)
-        return 2
-    torch.set_num_threads(2)
-    specs = sets(str(data), str(cache_dir()))
     # a sibling script: benchmarks/ is sys.path[0] when this file runs
-    from eval_depth_range import log_slope, scale_factor
+    from eval_depth_range import log_slope, real_data, scale_factor
+    from rgb2depth.evaluation.evaluate import build_eval_dataset, evaluate_dataset, load_any_model
+    from rgb2depth.paths import cache_dir
+
+    data = real_data()
+    if data is None:
+        return 2
+    specs = sets(str(data), str(cache_dir()))
     from eval_relative_middlebury import read_scene, scenes, structure_scores
 
     relative = [read_scene(p) for p in scenes(data / "middlebury")]
