@@ -15,7 +15,11 @@ Middlebury scenes, which no training image shows) and, with ``--test-sets``, the
 test sets, reported to describe a model's failure, never to choose one. ``delta1`` follows each
 set's protocol; ``scale`` and ``slope`` use every pixel with ground truth in 1e-3..20 m.
 
+``--size HxW`` runs the network at another input size than the model's own (a network trained at
+one size reads apparent size in pixels as a cue to depth, so this moves the scale).
+
     .venv/bin/python benchmarks/eval_depth_range.py default --test-sets
+    .venv/bin/python benchmarks/eval_depth_range.py default --size 240x320
 """
 
 from __future__ import annotations
@@ -95,8 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="+", help="model files (or 'default')")
     ap.add_argument("--test-sets", action="store_true", help="also the NYU sample and TUM fr3/cabinet (reported only)")
+    ap.add_argument("--size", default=None, help="network input HxW (default: the model's own)")
     ap.add_argument("-o", "--output", default=None, help="write the table as JSON")
     args = ap.parse_args(argv)
+    if args.size is not None:
+        try:
+            h, w = (int(v) for v in args.size.lower().split("x"))
+        except ValueError:
+            ap.error(f"--size must be HxW, e.g. 240x320, got {args.size!r}")
 
     import numpy as np
 
@@ -108,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for name in args.models:
         model, _ = load_any_model(name)
-        size = tuple(model.meta.input_size)
+        size = (h, w) if args.size is not None else tuple(model.meta.input_size)
         row = {}
         for key, (items, proto) in sets(str(data), args.test_sets).items():
             per, n, d1 = [], 0, 0.0
