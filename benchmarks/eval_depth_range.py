@@ -26,72 +26,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-
-
-def scored(gt, pred, max_depth: float = 20.0):
-    """(gt, pred) as float64 over the pixels both give a usable depth (gt 1e-3..``max_depth``)."""
-    import numpy as np
-
-    gt, pred = np.asarray(gt, np.float64), np.asarray(pred, np.float64)
-    ok = np.isfinite(gt) & (gt > 1e-3) & (gt < max_depth) & np.isfinite(pred) & (pred > 0)
-    return gt[ok], pred[ok]
-
-
-def scale_factor(gt, pred) -> float:
-    """median(ground truth) / median(prediction) on the scored pixels: the factor that would put
-    the prediction at the right median depth (> 1: predicted too near)."""
-    import numpy as np
-
-    g, p = scored(gt, pred)
-    return float(np.median(g) / np.median(p))
-
-
-def log_slope(gt, pred) -> tuple[float, float]:
-    """(slope, correlation) of ln(prediction) regressed on ln(ground truth) over the scored
-    pixels; NaN when the ground truth has no spread."""
-    import numpy as np
-
-    g, p = scored(gt, pred)
-    x, y = np.log(g), np.log(p)
-    vx = float(np.var(x))
-    if g.size < 2 or vx <= 0:
-        return float("nan"), float("nan")
-    cov = float(np.mean((x - x.mean()) * (y - y.mean())))
-    vy = float(np.var(y))
-    return cov / vx, (cov / np.sqrt(vx * vy) if vy > 0 else float("nan"))
-
-
-def real_data():
-    """The shared real-data folder (None, said on stderr, when it is absent), with PyTorch on the
-    2 threads every evaluation here is measured with."""
-    import torch
-
-    from rgb2depth.paths import shared_data_dir
-
-    data = shared_data_dir()
-    if data is None:
-        print("the real-data folder ../shared/data is absent", file=sys.stderr)
-    torch.set_num_threads(2)
-    return data
 
 
 def sets(data: str, test_sets: bool) -> dict[str, tuple[list[dict], dict]]:
-    """name -> (loader specs, evaluation protocol keywords)."""
-    mb = f"{data}/middlebury/MiddEval3/trainingQ"
+    """name -> (loader specs, evaluation protocol keywords): ``eval_training_side.py``'s sets with
+    metric depth of real scenes, and the evaluation presets ``nyu_mini`` and ``tum_val``."""
+    from eval_training_side import REAL
+    from eval_training_side import sets as training_side
+    from rgb2depth.evaluation.evaluate import resolve_dataset_spec
+    from rgb2depth.paths import cache_dir
+
     none = {"protocol": "none", "min_depth": 1e-3, "max_depth": 20.0}
-    out = {
-        "tum_rpy_tail": ([{"name": "tum", "root": f"{data}/tum/rgbd_dataset_freiburg1_rpy", "select": {"start": 620}}], none),
-        "7scenes_tail": ([{"name": "seven_scenes", "root": f"{data}/7scenes/redkitchen_seq", "select": {"start": 230}}], none),
-        "middlebury_held_out": ([{"name": "middlebury", "root": f"{mb}/{s}"} for s in ("Playroom", "Recycle", "Vintage")], none),
-    }
+    specs = training_side(data, str(cache_dir()))
+    out = {k: (specs[k], none) for k in REAL}
     if test_sets:
-        out["nyu_sample (test, reported only)"] = (
-            [{"name": "nyu_csv", "csv_path": f"{data}/nyu/nyu2_mini_test/nyu2_mini_test.csv"}],
-            {"protocol": "nyu"})
+        out["nyu_sample (test, reported only)"] = ([resolve_dataset_spec("nyu_mini")], {"protocol": "nyu"})
         out["tum_cabinet (test, reported only)"] = (
-            [{"name": "tum_keyframes", "root": f"{data}/tum/freiburg3_cabinet_keyframes"}],
-            {"protocol": "none", "min_depth": 1e-3, "max_depth": 10.0})
+            [resolve_dataset_spec("tum_val")], {"protocol": "none", "min_depth": 1e-3, "max_depth": 10.0})
     return out
 
 
@@ -110,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
+    # sibling scripts: benchmarks/ is sys.path[0] when this file runs
+    from eval_training_side import log_slope, real_data, scale_factor
     from rgb2depth.evaluation.evaluate import build_eval_dataset, evaluate_dataset, load_any_model
 
     data = real_data()

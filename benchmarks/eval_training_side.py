@@ -13,7 +13,7 @@ scores each set separately, at the model's input size, protocol ``none`` 1e-3..2
 and the mean over the three real sets (each set weighted equally); each set's ``scale`` is the
 median over its images of median(ground truth) / median(prediction) (> 1: predicted too near) and
 its ``slope`` the median of the per-image slope of ln(prediction) on ln(ground truth) (< 1: the
-depth range squeezed; ``eval_depth_range.py``), plus
+depth range squeezed; ``eval_depth_range.py`` reports it with the test sets), plus
 
 - ``middlebury_structure``: the 27 Middlebury 2005/2006 scenes (never trained on), inverse depth
   fitted to disparity by scale and shift (``eval_relative_middlebury.py``); its ``delta1`` is
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 REAL = ("tum_rpy_tail", "7scenes_tail", "middlebury_held_out")
 UNSEEN = ("middlebury_held_out", "middlebury_structure", "synth_first", "synth_widened")
@@ -49,6 +50,53 @@ def sets(data: str, cache: str) -> dict[str, list[dict]]:
     }
 
 
+def scored(gt, pred, max_depth: float = 20.0):
+    """(gt, pred) as float64 over the pixels both give a usable depth (gt 1e-3..``max_depth``)."""
+    import numpy as np
+
+    gt, pred = np.asarray(gt, np.float64), np.asarray(pred, np.float64)
+    ok = np.isfinite(gt) & (gt > 1e-3) & (gt < max_depth) & np.isfinite(pred) & (pred > 0)
+    return gt[ok], pred[ok]
+
+
+def scale_factor(gt, pred) -> float:
+    """median(ground truth) / median(prediction) on the scored pixels: the factor that would put
+    the prediction at the right median depth (> 1: predicted too near)."""
+    import numpy as np
+
+    g, p = scored(gt, pred)
+    return float(np.median(g) / np.median(p))
+
+
+def log_slope(gt, pred) -> tuple[float, float]:
+    """(slope, correlation) of ln(prediction) regressed on ln(ground truth) over the scored
+    pixels; NaN when the ground truth has no spread."""
+    import numpy as np
+
+    g, p = scored(gt, pred)
+    x, y = np.log(g), np.log(p)
+    vx = float(np.var(x))
+    if g.size < 2 or vx <= 0:
+        return float("nan"), float("nan")
+    cov = float(np.mean((x - x.mean()) * (y - y.mean())))
+    vy = float(np.var(y))
+    return cov / vx, (cov / np.sqrt(vx * vy) if vy > 0 else float("nan"))
+
+
+def real_data():
+    """The shared real-data folder (None, said on stderr, when it is absent), with PyTorch on the
+    2 threads every evaluation here is measured with."""
+    import torch
+
+    from rgb2depth.paths import shared_data_dir
+
+    data = shared_data_dir()
+    if data is None:
+        print("the real-data folder ../shared/data is absent", file=sys.stderr)
+    torch.set_num_threads(2)
+    return data
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="+", help="model files (or 'default')")
@@ -60,8 +108,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    # a sibling script: benchmarks/ is sys.path[0] when this file runs
-    from eval_depth_range import log_slope, real_data, scale_factor
     from rgb2depth.evaluation.evaluate import build_eval_dataset, evaluate_dataset, load_any_model
     from rgb2depth.paths import cache_dir
 

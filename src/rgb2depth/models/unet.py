@@ -21,7 +21,7 @@ block's output concatenated with the full-resolution encoder features. ``upsampl
 is the textbook U-Net order (upsample, concatenate, two convs; decoder widths 224, 64, 32, 16
 there, 1,225,054 parameters); the map at 1/16 is then only a max-pooled copy of the 1/8
 features, nothing convolves at 1/16, the parameters must sit at 1/8 and the network costs about
-about 1.6-2x the CPU time per image (``benchmarks/bench_models.py``, fused and channels-last,
+1.6-2x the CPU time per image (``benchmarks/bench_models.py``, fused and channels-last,
 240x320).
 
 Widths. The paper states the bottleneck width (101) and the total, 1.22M parameters (Table 2),

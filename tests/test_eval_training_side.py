@@ -1,4 +1,5 @@
-"""benchmarks/eval_depth_range.py's two per-image numbers against values computed by hand."""
+"""The per-image scale factor and log-depth slope of benchmarks/eval_training_side.py (reported by
+it and by eval_depth_range.py) against values computed by hand."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "eval_depth_range.py"
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "eval_training_side.py"
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("eval_depth_range", SCRIPT)
+    spec = importlib.util.spec_from_file_location("eval_training_side", SCRIPT)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
