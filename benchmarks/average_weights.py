@@ -1,6 +1,8 @@
 """Average the weights of model files of one network (a uniform "model soup", Wortsman et al.
 2022): every floating-point tensor, BatchNorm statistics included, is the mean over the files;
-the first file's record (network, options, meta) is kept and ``soup_of`` names the inputs.
+the first file's record (network, options, meta) is kept. The training record (``rgb2depth_info``)
+is not any one input's: ``soup_of`` lists each input with its config, steps and precise-BN draw,
+and the fields that describe one run (its final validation, best step) are dropped.
 
 It makes sense for runs that start from the same weights (the ImageNet encoder and the same
 seeded decoder) and so stay in one basin; the result is scored like any run:
@@ -35,7 +37,11 @@ def main(argv: list[str] | None = None) -> int:
            for k, v in states[0].items()}
     with torch.no_grad():
         models[0].load_state_dict(avg)
-    info = {**(getattr(models[0], "rgb2depth_info", None) or {}), "soup_of": paths}
+    infos = [getattr(m, "rgb2depth_info", None) or {} for m in models]
+    info = {"soup_of": [{"file": a, **{k: i[k] for k in ("config", "steps", "precise_bn") if k in i}}
+                        for a, i in zip(args.models, infos, strict=True)]}
+    if len({i.get("loss") for i in infos}) == 1 and infos[0].get("loss"):
+        info["loss"] = infos[0]["loss"]
     save_model(models[0], args.output, info=info)
     print(f"wrote {args.output}: the mean of {len(paths)} model files")
     return 0

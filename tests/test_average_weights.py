@@ -1,0 +1,79 @@
+"""benchmarks/average_weights.py (a uniform model soup; how a shipped default can be made from
+fine-tunes of one network): every floating-point tensor, BatchNorm statistics included, is the
+mean of the inputs', integer buffers are the first file's, the network rebuilds from the written
+file alone, the record lists what went in, and files of another network are refused by name."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "average_weights.py"
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("average_weights", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def make(seed: int, **options):
+    from rgb2depth.models import create
+
+    torch.manual_seed(seed)
+    net = create("unet_realtime", load_pretrained=False, **options)
+    with torch.no_grad():  # statistics a trained network would have, different per file
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-1, 1)
+                m.running_var.uniform_(0.5, 2)
+                m.num_batches_tracked.fill_(seed)
+    return net
+
+
+def test_soup_is_the_mean_of_the_files_and_says_what_went_in(script, tmp_path):
+    from rgb2depth.models.io import load_model, save_model
+
+    nets = [make(s) for s in (1, 2, 3)]
+    infos = [{"config": "run_a", "steps": 100, "loss": "silog", "final_val": {"delta1": 0.5}},
+             {"config": "run_b", "steps": 20, "loss": "silog", "precise_bn": {"batches": 4, "seed": 9}},
+             {"config": "run_c", "steps": 30, "loss": "silog"}]
+    files = []
+    for i, (net, info) in enumerate(zip(nets, infos, strict=True)):
+        files.append(str(tmp_path / f"m{i}.pt"))
+        save_model(net, files[-1], info=info)
+    out = tmp_path / "soup.pt"
+    assert script.main([str(out), *files]) == 0
+
+    soup = load_model(out)
+    assert type(soup) is type(nets[0])
+    got, ins = soup.state_dict(), [n.state_dict() for n in nets]
+    for k, v in got.items():
+        if v.is_floating_point():
+            assert torch.allclose(v, (ins[0][k] + ins[1][k] + ins[2][k]) / 3, atol=1e-6), k
+        else:
+            assert torch.equal(v, ins[0][k]), k
+    assert any("running_var" in k for k in got)  # the statistics were averaged too
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.isfinite(soup.eval()(x)).all()
+    assert soup.rgb2depth_info == {
+        "soup_of": [{"file": files[0], "config": "run_a", "steps": 100},
+                    {"file": files[1], "config": "run_b", "steps": 20, "precise_bn": {"batches": 4, "seed": 9}},
+                    {"file": files[2], "config": "run_c", "steps": 30}],
+        "loss": "silog"}
+
+
+def test_soup_refuses_files_of_another_network(script, tmp_path):
+    from rgb2depth.models.io import save_model
+
+    save_model(make(1), tmp_path / "a.pt")
+    save_model(make(2, encoder=(8, 16, 32, 64)), tmp_path / "b.pt")
+    with pytest.raises(SystemExit, match=r"b\.pt: not the network of .*a\.pt"):
+        script.main([str(tmp_path / "soup.pt"), str(tmp_path / "a.pt"), str(tmp_path / "b.pt")])
+    assert not (tmp_path / "soup.pt").exists()
