@@ -40,6 +40,19 @@ def require(path):
     return path
 
 
+def benchmark_script(name: str):
+    """The script ``benchmarks/<name>.py`` imported as a module (the benchmarks are scripts, not a
+    package), so tests can call its functions and ``main``."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
     """An untrained ``unet_realtime`` saved as a model file (seeded): plumbing tests of the

@@ -3,21 +3,15 @@ it and by eval_depth_range.py) against values computed by hand."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "eval_training_side.py"
+from conftest import benchmark_script
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("eval_training_side", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return benchmark_script("eval_training_side")
 
 
 def test_log_slope_of_a_squeezed_prediction_is_its_exponent(script):
