@@ -59,11 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError:
             ap.error(f"--size must be HxW, e.g. 240x320, got {args.size!r}")
 
-    import numpy as np
-
     # sibling scripts: benchmarks/ is sys.path[0] when this file runs
-    from eval_training_side import log_slope, real_data, scale_factor
-    from rgb2depth.evaluation.evaluate import build_eval_dataset, evaluate_dataset, load_any_model
+    from eval_training_side import real_data, score_set
+    from rgb2depth.evaluation.evaluate import load_any_model
 
     data = real_data()
     if data is None:
@@ -74,16 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         size = (h, w) if args.size is not None else tuple(model.meta.input_size)
         row = {}
         for key, (items, proto) in sets(str(data), args.test_sets).items():
-            per, n, d1 = [], 0, 0.0
-            for it in items:
-                ds = build_eval_dataset(it, size=size)
-                res = evaluate_dataset(model, ds, input_size=size, batch_size=8, keep_images=len(ds), **proto)
-                d1 += res["metrics"]["delta1"] * len(ds)
-                n += len(ds)
-                per += [(scale_factor(im["gt"], im["pred"]), *log_slope(im["gt"], im["pred"])) for im in res["images"]]
-            a = np.array(per)
-            row[key] = {"delta1": d1 / n, "scale": float(np.median(a[:, 0])), "slope": float(np.nanmedian(a[:, 1])),
-                        "log_corr": float(np.nanmedian(a[:, 2])), "images": n}
+            r = score_set(model, items, size, **proto)
+            row[key] = {k: r[k] for k in ("delta1", "scale", "slope", "log_corr", "images")}
         results[name] = row
         print(name)
         for key, m in row.items():

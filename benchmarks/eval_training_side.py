@@ -83,6 +83,28 @@ def log_slope(gt, pred) -> tuple[float, float]:
     return cov / vx, (cov / np.sqrt(vx * vy) if vy > 0 else float("nan"))
 
 
+def score_set(model, items: list[dict], size: tuple[int, int], flip: bool = False, **protocol) -> dict:
+    """One set (its loader specs ``items``) scored at input ``size`` under ``protocol`` (keywords
+    of ``evaluate_dataset``): delta1 / AbsRel / RMSE as the image-weighted mean over the items, and
+    the median over images of the per-image ``scale`` (:func:`scale_factor`), ``slope`` and
+    ``log_corr`` (:func:`log_slope`)."""
+    import numpy as np
+
+    from rgb2depth.evaluation.evaluate import build_eval_dataset, evaluate_dataset
+
+    scores, per = [], []
+    for it in items:
+        ds = build_eval_dataset(it, size=size)
+        res = evaluate_dataset(model, ds, input_size=size, batch_size=8, keep_images=len(ds), flip=flip, **protocol)
+        scores.append((res["metrics"], len(ds)))
+        per += [(scale_factor(im["gt"], im["pred"]), *log_slope(im["gt"], im["pred"])) for im in res["images"]]
+    n = sum(c for _, c in scores)
+    out = {k: float(sum(m[k] * c for m, c in scores) / n) for k in ("delta1", "abs_rel", "rmse")}
+    a = np.array(per)
+    return {**out, "scale": float(np.median(a[:, 0])), "slope": float(np.nanmedian(a[:, 1])),
+            "log_corr": float(np.nanmedian(a[:, 2])), "images": n}
+
+
 def real_data():
     """The shared real-data folder (None, said on stderr, when it is absent), with PyTorch on the
     2 threads every evaluation here is measured with."""
@@ -108,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    from rgb2depth.evaluation.evaluate import build_eval_dataset, evaluate_dataset, load_any_model
+    from rgb2depth.evaluation.evaluate import load_any_model
     from rgb2depth.paths import cache_dir
 
     data = real_data()
@@ -126,19 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         for key, items in specs.items():
             if key == "synth_first" and not Path(items[0]["root"]).is_dir():
                 continue
-            scores, factors, slopes = [], [], []
-            for it in items:
-                ds = build_eval_dataset(it, size=size)
-                res = evaluate_dataset(model, ds, protocol="none", min_depth=1e-3, max_depth=20.0,
-                                       input_size=size, batch_size=8, keep_images=len(ds), flip=args.flip)
-                scores.append((res["metrics"], len(ds)))
-                factors += [scale_factor(im["gt"], im["pred"]) for im in res["images"]]
-                slopes += [log_slope(im["gt"], im["pred"])[0] for im in res["images"]]
-            n = sum(c for _, c in scores)
-            row[key] = {k: float(sum(m[k] * c for m, c in scores) / n) for k in ("delta1", "abs_rel", "rmse")}
-            row[key]["scale"] = float(np.median(factors))
-            row[key]["slope"] = float(np.nanmedian(slopes))
-            row[key]["images"] = n
+            r = score_set(model, items, size, flip=args.flip, protocol="none", min_depth=1e-3, max_depth=20.0)
+            row[key] = {k: r[k] for k in ("delta1", "abs_rel", "rmse", "scale", "slope", "images")}
         row["real_mean"] = {k: float(np.mean([row[s][k] for s in REAL])) for k in ("delta1", "abs_rel", "rmse")}
         if relative:
             from rgb2depth import load
