@@ -1,8 +1,8 @@
 """Average the weights of model files of one network (a uniform "model soup", Wortsman et al.
 2022): every floating-point tensor, BatchNorm statistics included, is the mean over the files;
 the first file's record (network, options, meta) is kept. The training record (``rgb2depth_info``)
-is not any one input's: ``soup_of`` lists each input with its config, steps and precise-BN draw,
-and the fields that describe one run (its final validation, best step) are dropped.
+is not any one input's: ``soup_of`` lists each input with its config, steps and precise-BN draw
+(and, for an input that is itself a soup, its own ``soup_of``), and the fields that describe one run (its final validation, best step) are dropped.
 
 It makes sense for runs that start from the same weights (the ImageNet encoder and the same
 seeded decoder) and so stay in one basin; the result is scored like any run:
@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         models[0].load_state_dict(avg)
     infos = [getattr(m, "rgb2depth_info", None) or {} for m in models]
-    info = {"soup_of": [{"file": a, **{k: i[k] for k in ("config", "steps", "precise_bn") if k in i}}
+    # An input that is itself a soup keeps its members' record (nested), so a shipped file says
+    # every run that went into it.
+    info = {"soup_of": [{"file": a, **{k: i[k] for k in ("config", "steps", "precise_bn", "soup_of") if k in i}}
                         for a, i in zip(args.models, infos, strict=True)]}
     if len({i.get("loss") for i in infos}) == 1 and infos[0].get("loss"):
         info["loss"] = infos[0]["loss"]

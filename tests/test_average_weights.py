@@ -71,3 +71,26 @@ def test_soup_refuses_files_of_another_network(script, tmp_path):
     with pytest.raises(SystemExit, match=r"b\.pt: not the network of .*a\.pt"):
         script.main([str(tmp_path / "soup.pt"), str(tmp_path / "a.pt"), str(tmp_path / "b.pt")])
     assert not (tmp_path / "soup.pt").exists()
+
+
+def test_soup_of_a_soup_keeps_its_members_record(script, tmp_path):
+    from rgb2depth.models.io import load_model, save_model
+
+    save_model(make(1), tmp_path / "a.pt", info={"config": "run_a", "steps": 10})
+    save_model(make(2), tmp_path / "b.pt", info={"config": "run_b", "steps": 20})
+    save_model(make(3), tmp_path / "c.pt", info={"config": "run_c", "steps": 30})
+    inner, outer = tmp_path / "ab.pt", tmp_path / "abc.pt"
+    assert script.main([str(inner), str(tmp_path / "a.pt"), str(tmp_path / "b.pt")]) == 0
+    # (ab + ab + c) / 3 = (a + b + c) / 3: a two-member soup listed twice weighs as its members
+    assert script.main([str(outer), str(inner), str(inner), str(tmp_path / "c.pt")]) == 0
+    got = load_model(outer).rgb2depth_info["soup_of"]
+    members = [{"file": str(tmp_path / "a.pt"), "config": "run_a", "steps": 10},
+               {"file": str(tmp_path / "b.pt"), "config": "run_b", "steps": 20}]
+    assert got == [{"file": str(inner), "soup_of": members}, {"file": str(inner), "soup_of": members},
+                   {"file": str(tmp_path / "c.pt"), "config": "run_c", "steps": 30}]
+    direct = tmp_path / "direct.pt"
+    assert script.main([str(direct), str(tmp_path / "a.pt"), str(tmp_path / "b.pt"), str(tmp_path / "c.pt")]) == 0
+    a, b = load_model(outer).state_dict(), load_model(direct).state_dict()
+    for k, v in a.items():
+        if v.is_floating_point():
+            assert torch.allclose(v, b[k], atol=1e-6), k
