@@ -2,7 +2,8 @@
 2022): every floating-point tensor, BatchNorm statistics included, is the mean over the files;
 the first file's record (network, options, meta) is kept. The training record (``rgb2depth_info``)
 is not any one input's: ``soup_of`` lists each input with its config, steps and precise-BN draw
-(and, for an input that is itself a soup, its own ``soup_of``), and the fields that describe one run (its final validation, best step) are dropped.
+(and, for an input that is itself a soup, its own ``soup_of``), and the fields that describe one
+run (its final validation, best step) are dropped.
 
 It makes sense for runs that start from the same weights (the ImageNet encoder and the same
 seeded decoder) and so stay in one basin; the result is scored like any run:
