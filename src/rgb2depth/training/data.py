@@ -73,7 +73,7 @@ def build_source(item: dict) -> Sequence[dict]:
         if select.get("limit") is not None:
             idx = idx[: int(select["limit"])]
         idx = idx * int(select.get("repeat", 1))
-        src = _Subset(src, idx)
+        src = Subset(src, idx)
     if len(src) == 0:
         raise ValueError(f"data item {name!r} ({item}) has no samples")
     return src
@@ -84,9 +84,9 @@ def _keyed(src: Sequence[dict], item: dict) -> Sequence[dict]:
     picks indices) and the index within that loader, so a sample's decode-cache file is the same
     whichever list, split or selection reaches it."""
     base = json.dumps({k: v for k, v in item.items() if k not in ITEM_KEYS}, sort_keys=True, default=str)
-    inner = src.source if isinstance(src, _Subset) else src
+    inner = src.source if isinstance(src, Subset) else src
     keyed = _Keyed(inner, base)
-    return _Subset(keyed, src.indices) if isinstance(src, _Subset) else keyed
+    return Subset(keyed, src.indices) if isinstance(src, Subset) else keyed
 
 
 class _Keyed(Sequence):
@@ -103,7 +103,10 @@ class _Keyed(Sequence):
         return f"{self.base}:{i}"
 
 
-class _Subset(Sequence):
+class Subset(Sequence):
+    """The items of ``source`` at ``indices``, in that order (a dataset's ``select`` and the
+    trainer's ``train.val_limit``); keeps the source's cache keys when it has them."""
+
     def __init__(self, source: Sequence[dict], indices: list[int]) -> None:
         self.source, self.indices = source, indices
 

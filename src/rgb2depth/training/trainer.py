@@ -169,10 +169,10 @@ class Trainer:
         self.val_set = build_split(cfg, "val", seed, progress)
         require_valid_depth(self.train_set, cfg["data"])
         if self.val_set is not None and cfg["train"].get("val_limit"):
-            from rgb2depth.training.data import _Subset
+            from rgb2depth.training.data import Subset
 
             n = min(len(self.val_set), int(cfg["train"]["val_limit"]))
-            self.val_set = _Subset(self.val_set, list(range(n)))
+            self.val_set = Subset(self.val_set, list(range(n)))
 
         stages = cfg["train"]["stages"] or [{"name": "main"}]
         self.stages = []
