@@ -127,6 +127,40 @@ def test_config_base_overrides_and_errors(tmp_path):
         load_config(tmp_path / "missing.yaml")
 
 
+def test_config_file_overrides_change_one_list_item(tmp_path):
+    """A config's ``overrides:`` changes single items of its base's lists (replaced whole by a
+    plain key), in each file of a ``base`` chain in turn, before the command line's overrides;
+    a wrong index or a non-mapping names the file."""
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump({
+        "name": "b", "model": {"name": "unet_realtime"},
+        "loss": {"terms": [{"name": "silog", "weight": 1.0, "options": {"lam": 0.85}},
+                           {"name": "gradient", "weight": 0.5}]},
+        "data": {"train": [{"name": "tum", "root": "/a", "select": {"stop": 600}},
+                           {"name": "synth", "count": 20, "size": [96, 128]}]}}))
+    (tmp_path / "mid.yaml").write_text(
+        "base: base.yaml\nname: m\noverrides:\n  loss.terms.1.weight: 2.0\n"
+        "  data.train.0.select.repeat: 2\n")
+    (tmp_path / "top.yaml").write_text(
+        "base: mid.yaml\nname: t\noverrides:\n  data.train.1.size: [48, 64]\n"
+        "  loss.terms.1.weight: 4.0\n")
+    mid = load_config(tmp_path / "mid.yaml")
+    assert [t["weight"] for t in mid["loss"]["terms"]] == [1.0, 2.0]
+    assert mid["loss"]["terms"][0]["options"] == {"lam": 0.85}
+    assert mid["data"]["train"][0] == {"name": "tum", "root": "/a", "select": {"stop": 600, "repeat": 2}}
+    assert mid["data"]["train"][1]["size"] == [96, 128]
+    top = load_config(tmp_path / "top.yaml", ["data.train.1.count=5"])
+    assert [t["weight"] for t in top["loss"]["terms"]] == [1.0, 4.0]
+    assert top["data"]["train"][0]["select"] == {"stop": 600, "repeat": 2}  # mid's, inherited
+    assert top["data"]["train"][1] == {"name": "synth", "count": 5, "size": [48, 64]}
+    assert "overrides" not in top
+    (tmp_path / "bad_index.yaml").write_text("base: base.yaml\noverrides:\n  data.train.7.size: [1, 1]\n")
+    with pytest.raises(ConfigError, match=r"bad_index\.yaml: override data\.train\.7\.size: no item '7'"):
+        load_config(tmp_path / "bad_index.yaml")
+    (tmp_path / "bad_kind.yaml").write_text("base: base.yaml\noverrides: [data.train.0.root=/x]\n")
+    with pytest.raises(ConfigError, match=r"bad_kind\.yaml: 'overrides' must map dotted keys"):
+        load_config(tmp_path / "bad_kind.yaml")
+
+
 def test_config_data_variable(tmp_path, shared_data):
     p = write_cfg(tmp_path / "c.yaml", {"model": {"name": "m"}, "loss": {"name": "l1"},
                                         "data": {"train": [{"name": "tum", "root": "${data}/tum/a"}]}})

@@ -25,7 +25,13 @@ unknown keys are an error so that a typo cannot silently fall back to a default)
 Strings may use ``${data}`` (the shared real-data folder, :func:`rgb2depth.paths.
 shared_data_dir`), ``${cache}`` (generated data, :func:`rgb2depth.paths.cache_dir`), ``${name}`` (the config's name) and ``${config_dir}``. A config may start
 from another with ``base: other.yaml`` (path relative to the config); its keys override the
-base's, recursively.
+base's, recursively. Lists (``data.train``, ``loss.terms``, ``train.stages``) are replaced whole,
+so a config that changes one item of its base's list says so in ``overrides:``, a mapping of
+dotted keys (list items by index, as on the command line) to values, applied after the merge::
+
+    base: default_v3_real_ft.yaml
+    overrides:
+      data.train.6.size: [240, 320]   # only the rendered rooms' size changes
 """
 
 from __future__ import annotations
@@ -170,9 +176,21 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a config must be a mapping at the top level")
     base = raw.pop("base", None)
+    overrides = raw.pop("overrides", None) or {}
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{path}: 'overrides' must map dotted keys to values "
+                          f"(e.g. data.train.0.select.repeat: 2), got {overrides!r}")
     if base is not None:
         bpath = (path.parent / base) if not Path(base).is_absolute() else Path(base)
         raw = deep_merge(_read_yaml(bpath, seen + (path.resolve(),)), raw)
+    for key, value in overrides.items():
+        keys = str(key).split(".")
+        if any(not k for k in keys):
+            raise ConfigError(f"{path}: overrides: {key!r}: empty key")
+        try:
+            apply_override(raw, keys, value)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
     return raw
 
 
