@@ -555,3 +555,24 @@ def test_precise_bn_script_recomputes_what_the_trainer_does(tmp_path):
     assert_same_weights(state(out), state(tmp_path / "pbn" / "model.pt"))
     plain = state(tmp_path / "plain" / "model.pt")
     assert not torch.equal(plain["coarse.1.running_var"], state(out)["coarse.1.running_var"])
+
+
+def test_tensorboard_events_match_the_metrics_file(tmp_path):
+    """The run's TensorBoard scalars are the numbers of its metrics.jsonl, step for step (read
+    back with TensorBoard's own event reader), and each validation adds its image grid."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_inprocess(tmp_path, "tb", train={"tensorboard": True, "num_vis": 2})
+    records = [json.loads(line) for line in (tmp_path / "tb" / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in records if r["kind"] == "train"]
+    val = [r for r in records if r["kind"] == "val"]
+    assert len(train) >= 4 and len(val) == 2
+    events = EventAccumulator(str(tmp_path / "tb" / "tensorboard"), size_guidance={"scalars": 0, "images": 0})
+    events.Reload()
+    loss = {e.step: e.value for e in events.Scalars("train/loss")}
+    assert loss == pytest.approx({r["step"]: r["loss"] for r in train}, rel=1e-6)
+    lr = {e.step: e.value for e in events.Scalars("train/lr")}
+    assert lr == pytest.approx({r["step"]: r["lr"] for r in train}, rel=1e-6)
+    delta1 = {e.step: e.value for e in events.Scalars("val/delta1")}
+    assert delta1 == pytest.approx({r["step"]: r["delta1"] for r in val}, rel=1e-6)
+    assert [e.step for e in events.Images("val/rgb_gt_pred_error")] == [r["step"] for r in val]

@@ -31,7 +31,8 @@ One :class:`Trainer` runs one config (see :mod:`rgb2depth.training.config`):
   are averaged by ``DistributedDataParallel``; only rank 0 logs and writes files.
 
 The pieces a config names (model, loss, optimiser, schedule, frozen parts, datasets) are built
-by :mod:`rgb2depth.training.builders`.
+by :mod:`rgb2depth.training.builders`; what the run logs (``metrics.jsonl``,
+TensorBoard, console) is written by :mod:`rgb2depth.training.runlog`.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ from rgb2depth.training.config import check_options, dump
 from rgb2depth.training.data import ResumableSampler, collate
 from rgb2depth.training.ema import UNAVERAGED_NAME, WeightAverage
 from rgb2depth.training.precise_bn import draw_seed, recompute_bn_stats
+from rgb2depth.training.runlog import RunLog
 from rgb2depth.viz import image_grid
 
 #: Metrics where larger is better (for best-checkpoint selection); everything else: smaller.
@@ -128,7 +130,7 @@ class Trainer:
         self.main = self.dist.is_main
         self.out = Path(cfg["output_dir"])
         self.ckpt_dir = self.out / "checkpoints"
-        self.metrics_path = self.out / "metrics.jsonl"
+        self.log = RunLog(self.out, main=self.main, tensorboard=bool(cfg["train"].get("tensorboard", True)))
         if self.main:
             ensure_dir(self.ckpt_dir, "checkpoint folder")
             write_text(self.out / "config.yaml", dump(cfg))
@@ -153,7 +155,7 @@ class Trainer:
             # in full in init_report.json
             info = load_init_weights(self.model, mcfg["init"], bool(mcfg.get("strict_init", True)),
                                      mcfg.get("init_include") or None)
-            self.log_text(init_summary(mcfg["init"], info))
+            self.log.text(init_summary(mcfg["init"], info))
             if self.main:
                 write_text(self.out / "init_report.json", json.dumps({"file": str(mcfg["init"]), **info}, indent=1))
         self.channels_last = bool(cfg["model"].get("channels_last")) and self.meta.in_channels in (1, 3)
@@ -196,16 +198,6 @@ class Trainer:
         mode = cfg["train"].get("best_mode") or ("max" if self.best_metric in HIGHER_IS_BETTER else "min")
         self.best_mode = mode
         self.best: dict | None = None
-        self.tb = None
-        if self.main and cfg["train"].get("tensorboard", True):
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self._tb_cls = SummaryWriter
-            except ImportError:  # pragma: no cover - tensorboard is a dependency
-                self._tb_cls = None
-        else:
-            self._tb_cls = None
 
     @property
     def eval_model(self) -> nn.Module:
@@ -223,10 +215,6 @@ class Trainer:
                                        seed=draw_seed(self.cfg["seed"], self.step), channels_last=self.channels_last)
             self._calibrated = (self.step, model)
         return self._calibrated[1]
-
-    def log_text(self, msg: str) -> None:
-        if getattr(self, "main", True):
-            print(msg, flush=True)
 
     # ---------------------------------------------------------------- stage objects
     def _enter_stage(self, si: int):
@@ -311,7 +299,7 @@ class Trainer:
             info={"stage": self.stages[si]["name"], "step": self.step})
         if self.ema is not None:
             ck["ema"] = self.ema.state_dict()
-        ck["metrics_bytes"] = self.metrics_path.stat().st_size if self.metrics_path.exists() else 0
+        ck["metrics_bytes"] = self.log.size()
         ckpt_mod.save_checkpoint(ck, self._last_path())
         self.last_saved_step = self.step
 
@@ -337,27 +325,8 @@ class Trainer:
         self.step = int(ck["step"])
         self.best = ck.get("best")
         self.last_saved_step = self.step
-        if self.main and self.metrics_path.exists():
-            # drop what was logged after this checkpoint: the resumed run logs it again
-            size = int(ck.get("metrics_bytes", 0))
-            with open(self.metrics_path, "r+b") as f:
-                f.truncate(size)
+        self.log.truncate(int(ck.get("metrics_bytes", 0)))
         return si, epoch, batch
-
-    # ---------------------------------------------------------------- logging
-    def _metric_line(self, rec: dict) -> None:
-        """Append one record to metrics.jsonl, synced to disk (a checkpoint stores the file's
-        length, so a resumed run truncates it to what that checkpoint had seen)."""
-        if not self.main:
-            return
-        with open(self.metrics_path, "a") as f:
-            f.write(json.dumps(rec) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-    def _tb_open(self) -> None:
-        if self._tb_cls is not None and self.tb is None:
-            self.tb = self._tb_cls(log_dir=str(self.out / "tensorboard"), purge_step=self.step + 1 if self.step else None)
 
     # ---------------------------------------------------------------- validation
     def validate(self, si: int, epoch: int) -> dict | None:
@@ -384,16 +353,13 @@ class Trainer:
         rec = {"kind": "val", "stage": self.stages[si]["name"], "epoch": epoch, "step": self.step,
                "protocol": ecfg["protocol"], "time_s": round(time.perf_counter() - t0, 3),
                **{k: float(v) for k, v in metrics.items()}}
-        self._metric_line(rec)
+        self.log.record(rec)
         if self.main:
             shown = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())
-            self.log_text(f"val step {self.step}: {shown}")
-            if self.tb is not None:
-                for k, v in metrics.items():
-                    self.tb.add_scalar(f"val/{k}", v, self.step)
-                if res.get("images"):
-                    self.tb.add_image("val/rgb_gt_pred_error", image_grid(res["images"]),
-                                      self.step, dataformats="HWC")
+            self.log.text(f"val step {self.step}: {shown}")
+            self.log.scalars("val/", metrics, self.step)
+            if res.get("images"):
+                self.log.image("val/rgb_gt_pred_error", image_grid(res["images"]), self.step)
         # plateau scheduling on the validation metric (paper 003: lr decayed on plateaus)
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             key = self.stages[si]["schedule"].get("metric") or self.best_metric
@@ -482,13 +448,13 @@ class Trainer:
             if self.main and path.parent != self.ckpt_dir:
                 ckpt_mod.clean_stale_temporaries(path.parent)
             start = self._load(path)
-            self.log_text(f"resumed from {path} at step {self.step} (stage {start[0]}, "
+            self.log.text(f"resumed from {path} at step {self.step} (stage {start[0]}, "
                           f"epoch {start[1]}, batch {start[2]})")
         elif self.resume:
-            self.log_text(f"no checkpoint in {self.ckpt_dir}: starting from scratch")
-        if start is None and self.main and self.metrics_path.exists():
-            self.metrics_path.unlink()
-        self._tb_open()
+            self.log.text(f"no checkpoint in {self.ckpt_dir}: starting from scratch")
+        if start is None:
+            self.log.reset()
+        self.log.open_tensorboard(self.step)
         t_start = time.perf_counter()
         max_total = int(tcfg["max_steps"]) if tcfg.get("max_steps") else None
         log_every = max(1, int(tcfg.get("log_every") or 1))
@@ -586,9 +552,8 @@ class Trainer:
                                       "seed": draw_seed(self.cfg["seed"], self.step)}
             save_model(self.saved_model(), self.out / "model.pt", info=info)
             write_text(self.out / "summary.json", json.dumps(summary, indent=2))
-            if self.tb is not None:
-                self.tb.close()
-            self.log_text(f"done: {self.step} steps in {wall:.1f} s; model written to {self.out / 'model.pt'}")
+            self.log.close()
+            self.log.text(f"done: {self.step} steps in {wall:.1f} s; model written to {self.out / 'model.pt'}")
         dist_mod.barrier(self.dist)
         dist_mod.teardown(self.dist)
         return summary
@@ -603,12 +568,9 @@ class Trainer:
         terms = getattr(self.loss_fn, "last_terms", None)
         if terms:
             rec["terms"] = {k: float(v) for k, v in terms.items()}
-        self._metric_line(rec)
-        if self.tb is not None:
-            self.tb.add_scalar("train/loss", loss, self.step)
-            self.tb.add_scalar("train/lr", rec["lr"], self.step)
-            for k, v in (rec.get("terms") or {}).items():
-                self.tb.add_scalar(f"train/loss_{k}", v, self.step)
+        self.log.record(rec)
+        self.log.scalars("train/", {"loss": loss, "lr": rec["lr"],
+                                    **{f"loss_{k}": v for k, v in (rec.get("terms") or {}).items()}}, self.step)
 
 
 def _isatty() -> bool:
