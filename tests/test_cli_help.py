@@ -36,6 +36,20 @@ def test_no_help_text_loses_characters_to_rich_markup():
             assert Text.from_markup(text).plain == text.replace("\\[", "["), (path, label)
 
 
+def test_docstring_paragraphs_are_reflowed_not_broken_mid_sentence():
+    """A command's help paragraphs are wrapped by the terminal, not at the docstring's own line
+    ends: at 400 columns each paragraph of predict's help is one line."""
+    from rgb2depth.cli import reflow
+
+    assert reflow("First\n    line.\n\n    Second para\n    goes on.\n    - item one\n    - item\n      two") == \
+        "First line.\n\nSecond para goes on.\n- item one\n- item two"
+    out = help_of("predict")
+    assert "(see --save). Each input that cannot be used gets a one-line error; the others are still " \
+           "processed; the exit code is 1 when any input failed, 2 for a usage or model error." in out
+    for path, cmd in commands():
+        assert cmd.help == reflow(cmd.help), path
+
+
 def test_smooth_formula_is_shown_whole():
     out = help_of("predict")
     assert "depth[t] = a*depth[t-1] + (1-a)*prediction[t], a in [0,1); 0 = off." in out

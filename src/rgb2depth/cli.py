@@ -7,6 +7,7 @@ Sub-command modules import heavy libraries (torch, cv2, open3d) inside the comma
 from __future__ import annotations
 
 import importlib
+import inspect
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -21,12 +22,40 @@ def _flags_without_type(params: list) -> list:
     return params
 
 
+def reflow(text: str | None) -> str | None:
+    """A docstring's paragraphs as the terminal should wrap them: typer's rich help keeps the
+    docstring's own line breaks after the first paragraph, which the terminal then wraps again
+    (lines ending mid-sentence). Blank lines still separate paragraphs; lines starting with
+    ``- `` or ``* `` stay list items."""
+    if not text:
+        return text
+    out = []
+    for para in inspect.cleandoc(text).split("\n\n"):
+        lines = [ln.strip() for ln in para.splitlines()]
+        items: list[str] = []
+        for ln in lines:
+            if items and not ln.startswith(("- ", "* ")):
+                items[-1] += " " + ln
+            else:
+                items.append(ln)
+        out.append("\n".join(items))
+    return "\n\n".join(out)
+
+
 class _Command(TyperCommand):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.help = reflow(self.help)
+
     def get_params(self, ctx):  # noqa: D102 - see _flags_without_type
         return _flags_without_type(super().get_params(ctx))
 
 
 class _Group(TyperGroup):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.help = reflow(self.help)
+
     def get_params(self, ctx):  # noqa: D102 - see _flags_without_type
         return _flags_without_type(super().get_params(ctx))
 

@@ -343,8 +343,10 @@ def demo(
     nyu: bool = typer.Option(True, "--nyu/--no-nyu", help="When ../shared/data is present, also show the NYU sample with ground truth, errors and metrics."),
     cmap: str = typer.Option("turbo", "--cmap", help="Matplotlib colormap for depth."),
 ) -> None:
-    """Show what rgb2depth does: depth, colour map, point cloud and errors for a real photo and a
-    synthetic room (or your image)."""
+    """Show what rgb2depth does on a real photo and a synthetic room (or your image).
+
+    Writes depth, colour map, point cloud and errors, and prints the metrics where ground truth
+    is known."""
     import warnings
 
     from rgb2depth import paths

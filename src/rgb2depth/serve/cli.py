@@ -18,8 +18,10 @@ def serve(
     threads: int = typer.Option(0, "--threads", help="Intra-op threads of the network (0 = the library default)."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: critical, error, warning, info, debug."),
 ) -> None:
-    """Serve a web page (drop a photo: depth, colour bar, 3D point cloud, downloads) and an HTTP
-    API (POST /api/predict, GET /api/model, GET /api/health) until Ctrl-C."""
+    """Serve a depth web page and an HTTP API until Ctrl-C.
+
+    The page takes a dropped photo and shows its depth, colour bar, 3D point cloud and downloads;
+    the API answers POST /api/predict, GET /api/model and GET /api/health."""
     import uvicorn
 
     from rgb2depth.inference.api import ModelLoadError
