@@ -288,6 +288,22 @@ def test_cli_reports_nan_with_exit_code(tmp_path):
     assert r.exit_code == 2 and "unknown config key 'train.nope'" in r.output
 
 
+def test_cli_takes_the_config_as_first_argument_too(tmp_path):
+    """``rgb2depth train CONFIG.yaml key=value`` resolves as ``--config CONFIG.yaml key=value``;
+    with no config at all the error says how to give one."""
+    from typer.testing import CliRunner
+
+    from rgb2depth.cli import app
+
+    p = write_cfg(tmp_path / "c.yaml", tiny_cfg(tmp_path / "run"))
+    positional = CliRunner().invoke(app, ["train", str(p), "train.epochs=5", "--print-config"])
+    option = CliRunner().invoke(app, ["train", "--config", str(p), "train.epochs=5", "--print-config"])
+    assert positional.exit_code == 0 and positional.stdout == option.stdout
+    assert yaml.safe_load(positional.stdout)["train"]["epochs"] == 5
+    r = CliRunner().invoke(app, ["train", "train.epochs=5"])
+    assert r.exit_code == 2 and r.stderr.startswith("error: no config: rgb2depth train CONFIG.yaml")
+
+
 def _wait_for_step(metrics: Path, proc: subprocess.Popen, step: int, timeout: float = 120) -> None:
     t0 = time.time()
     while time.time() - t0 < timeout:

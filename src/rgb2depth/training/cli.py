@@ -31,8 +31,8 @@ def _fail(message: object, code: int) -> typer.Exit:
 
 
 def train(
-    config: Path = typer.Option(..., "--config", "-c", help="YAML experiment config (configs/*.yaml)."),
-    overrides: list[str] = typer.Argument(None, help="key=value overrides, e.g. train.epochs=3 optim.lr=1e-3"),
+    config: Path = typer.Option(None, "--config", "-c", help="YAML experiment config (configs/*.yaml); may also be given as the first argument.", show_default=False),
+    overrides: list[str] = typer.Argument(None, metavar="CONFIG.yaml KEY=VALUE", help="The config (or --config) then key=value overrides, e.g. configs/paper000_small.yaml train.epochs=3 optim.lr=1e-3", show_default=False),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT_DIR/checkpoints/last.pt (exactly)."),
     resume_from: Path = typer.Option(None, "--resume-from", help="Continue from this checkpoint file."),
     output_dir: Path = typer.Option(None, "--output-dir", "-o", help="Where checkpoints/logs go (overrides output_dir)."),
@@ -43,6 +43,10 @@ def train(
     from rgb2depth.training.config import ConfigError, check_options, dump, load_config
 
     ov = list(overrides or [])
+    if config is None and ov and "=" not in ov[0] and ov[0].endswith((".yaml", ".yml")):
+        config = Path(ov.pop(0))  # `rgb2depth train configs/x.yaml`, the way most users type it
+    if config is None:
+        raise _fail("no config: rgb2depth train CONFIG.yaml [key=value ...] (or --config CONFIG.yaml)", 2)
     if output_dir is not None:
         ov.append(f"output_dir={output_dir}")
     try:
