@@ -136,9 +136,9 @@ class DepthDataset(torch.utils.data.Dataset):
         else:
             it = (self.raw(i) for i in todo)
         if progress:
-            from tqdm import tqdm
+            from rgb2depth.progress import progress_bar
 
-            it = tqdm(it, total=len(todo), desc="decoding samples", leave=False)
+            it = progress_bar(it, total=len(todo), desc="decoding samples", leave=False)
         for i, s in zip(todo, it, strict=True):
             self._cache[i] = s
 

@@ -207,9 +207,9 @@ def evaluate_dataset(
     n_total = len(dataset) if limit is None else min(len(dataset), int(limit))
     bar = None
     if progress:
-        from tqdm import tqdm
+        from rgb2depth.progress import progress_bar
 
-        bar = tqdm(total=n_total, unit="img", desc="evaluating")
+        bar = progress_bar(total=n_total, unit="img", desc="evaluating")
     try:
         for group in _batches(dataset, batch_size, limit):
             image = torch.stack([s["image"] for s in group]).to(device)

@@ -161,9 +161,9 @@ def format_report(res: ReconstructionResult, max_failures: int = 20) -> str:
 def _progress(iterable, total, desc, enabled):
     if not enabled:
         return iterable
-    from tqdm import tqdm
+    from rgb2depth.progress import progress_bar
 
-    return tqdm(iterable, total=total, desc=desc, unit="frame", dynamic_ncols=True)
+    return progress_bar(iterable, total=total, desc=desc, unit="frame")
 
 
 def _scale_depth(depth: np.ndarray, mode: str, sample: dict, fusion: TSDFFusion, pose: np.ndarray | None,

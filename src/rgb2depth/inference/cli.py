@@ -6,7 +6,6 @@ Heavy libraries (torch, cv2, onnxruntime) are imported inside the command functi
 
 from __future__ import annotations
 
-import sys
 import warnings
 from pathlib import Path
 
@@ -16,10 +15,10 @@ from rgb2depth.inference.imageio import DEFAULT_MAX_PIXELS, MIN_SIDE
 
 
 def _err(msg: str) -> None:
-    """One line on stderr (through tqdm so that a running progress bar is not garbled)."""
-    from tqdm import tqdm
+    """One line on stderr (without garbling a running progress bar)."""
+    from rgb2depth.progress import write_line
 
-    tqdm.write(f"error: {msg}", file=sys.stderr)
+    write_line(f"error: {msg}")
 
 
 def _load_predictor(model: str, backend: str | None, device: str, threads: int, max_pixels: int | None = None,
@@ -110,12 +109,11 @@ def predict(
     """
     import time
 
-    from tqdm import tqdm
-
     from rgb2depth.fileio import OutputError, ensure_dir
     from rgb2depth.inference.imageio import ImageReadError, max_pixels_default
     from rgb2depth.inference.outputs import OutputWriter, parse_save
     from rgb2depth.inference.video import VideoReadError, process_stream
+    from rgb2depth.progress import progress_bar
 
     inputs = list(inputs or [])
     if not inputs and camera is None:
@@ -156,7 +154,7 @@ def predict(
     t0 = time.perf_counter()
     images = [j for j in jobs if j[0] == "image"]
     videos = [j for j in jobs if j[0] == "video"]
-    bar = tqdm(images, desc="predict", unit="img", disable=True if show is False else (None if len(images) > 1 else True), leave=False)
+    bar = progress_bar(images, desc="predict", unit="img", disable=True if show is False else (None if len(images) > 1 else True), leave=False)
     for _, path, stem in bar:
         try:
             f = pred.image_focal(path, focal)  # the EXIF is read once, here

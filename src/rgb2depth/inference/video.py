@@ -94,10 +94,10 @@ def process_stream(
     import time
 
     import cv2
-    from tqdm import tqdm
 
     from rgb2depth.inference.imageio import check_size
     from rgb2depth.inference.outputs import color_image, display_range
+    from rgb2depth.progress import progress_bar
 
     if not 0.0 <= smooth < 1.0:
         raise ValueError(f"--smooth must be in [0, 1), got {smooth}")
@@ -113,7 +113,7 @@ def process_stream(
     vrange = None
     n = 0
     t0 = time.perf_counter()
-    bar = tqdm(total=total or None, desc=name, unit="frame", disable=True if progress is False else (None if progress is None else False), leave=False)
+    bar = progress_bar(total=total or None, desc=name, unit="frame", disable=True if progress is False else (None if progress is None else False), leave=False)
     # written to a temporary file and renamed when complete (rgb2depth.fileio): a failed or
     # interrupted run leaves no half-written video
     with atomic_path(out_path) as tmp_path:

@@ -121,13 +121,12 @@ def synth(
 
 def _render_all(ds, kwargs: dict, out: Path, count: int, workers: int, rgb_format: str, settings: dict) -> None:
     """Render and write every sample (in ``workers`` processes), then synth.json and poses.txt."""
-    from tqdm import tqdm
-
     from rgb2depth.fileio import write_text
+    from rgb2depth.progress import progress_bar
 
     write_text(out / "synth.json", json.dumps(settings, indent=1) + "\n")
     lines: list[tuple[str, str] | None] = [None] * count
-    bar = tqdm(total=count, desc="synth", unit="img")
+    bar = progress_bar(total=count, desc="synth", unit="img")
     try:
         if workers <= 1 or count == 1:
             for i in range(count):

@@ -178,9 +178,9 @@ def build_dataset(cfg: dict, split: str, seed: int, progress: bool = False):
     if cache_size is not None:
         it = range(len(ds))
         if progress:
-            from tqdm import tqdm
+            from rgb2depth.progress import progress_bar
 
-            it = tqdm(it, desc=f"decoding {split} samples", leave=False)
+            it = progress_bar(it, desc=f"decoding {split} samples", leave=False)
         for i in it:  # fill the cache before DataLoader workers fork (they share it)
             ds.raw(i)
     return ds

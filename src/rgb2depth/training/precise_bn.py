@@ -66,9 +66,9 @@ def recompute_bn_stats(model: nn.Module, dataset: Sequence[dict], batches: int, 
     device = next(out.parameters()).device
     it = sample_batches(dataset, batches, batch_size, seed, channels_last=channels_last, device=device)
     if progress:
-        from tqdm import tqdm
+        from rgb2depth.progress import progress_bar
 
-        it = tqdm(it, total=batches, desc="precise BN statistics", leave=False)
+        it = progress_bar(it, total=batches, desc="precise BN statistics", leave=False)
     with torch.no_grad():
         update_bn(it, out)
     return out.eval()

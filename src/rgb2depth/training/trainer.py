@@ -50,6 +50,7 @@ import torch.nn.functional as F
 
 from rgb2depth.fileio import ensure_dir, write_text
 from rgb2depth.models.base import camera_scale
+from rgb2depth.progress import interactive, progress_bar
 from rgb2depth.training import checkpoint as ckpt_mod
 from rgb2depth.training import distributed as dist_mod
 from rgb2depth.training.builders import (
@@ -166,7 +167,7 @@ class Trainer:
         self._calibrated: tuple[int | None, nn.Module | None] = (None, None)  # (step, saved_model())
 
         seed = int(cfg["seed"])
-        progress = self.main and bool(cfg["train"].get("progress", True)) and _isatty()
+        progress = self.main and bool(cfg["train"].get("progress", True)) and interactive()
         self.train_set = build_split(cfg, "train", seed, progress)
         self.val_set = build_split(cfg, "val", seed, progress)
         require_valid_depth(self.train_set, cfg["data"])
@@ -480,11 +481,8 @@ class Trainer:
                 self._set_train_mode()
                 bar = None
                 if self.main and tcfg.get("progress", True) and bstart < bpe:
-                    from tqdm import tqdm
-
-                    bar = tqdm(total=bpe, initial=bstart, unit="batch", dynamic_ncols=True,
-                               desc=f"{st['name']} epoch {epoch + 1}/{st['epochs']}",
-                               mininterval=1.0 if _isatty() else 30.0)
+                    bar = progress_bar(total=bpe, initial=bstart, unit="batch",
+                                       desc=f"{st['name']} epoch {epoch + 1}/{st['epochs']}")
                 t_epoch = time.perf_counter()
                 seen = 0
                 for bi, batch in enumerate(loader, start=bstart):
@@ -572,8 +570,3 @@ class Trainer:
         self.log.scalars("train/", {"loss": loss, "lr": rec["lr"],
                                     **{f"loss_{k}": v for k, v in (rec.get("terms") or {}).items()}}, self.step)
 
-
-def _isatty() -> bool:
-    import sys
-
-    return sys.stderr.isatty()
