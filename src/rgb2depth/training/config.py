@@ -184,9 +184,7 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
         bpath = (path.parent / base) if not Path(base).is_absolute() else Path(base)
         raw = deep_merge(_read_yaml(bpath, seen + (path.resolve(),)), raw)
     for key, value in overrides.items():
-        keys = str(key).split(".")
-        if any(not k for k in keys):
-            raise ConfigError(f"{path}: overrides: {key!r}: empty key")
+        keys = split_key(str(key), f"{path}: overrides: {key!r}")
         try:
             apply_override(raw, keys, value)
         except ConfigError as e:
@@ -194,19 +192,25 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     return raw
 
 
+def split_key(key: str, where: str) -> list[str]:
+    """``"train.epochs"`` -> ``["train", "epochs"]``; an empty key or part is an error naming ``where``."""
+    parts = key.split(".")
+    if not key or any(not p for p in parts):
+        raise ConfigError(f"{where}: empty key")
+    return parts
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``"train.epochs=3"`` -> (["train", "epochs"], 3); the value is parsed as YAML."""
     if "=" not in text:
         raise ConfigError(f"override {text!r}: expected key=value (e.g. train.epochs=3)")
     key, value = text.split("=", 1)
-    key = key.strip().lstrip("-")
-    if not key or any(not p for p in key.split(".")):
-        raise ConfigError(f"override {text!r}: empty key")
+    keys = split_key(key.strip().lstrip("-"), f"override {text!r}")
     try:
         parsed = yaml.safe_load(value) if value.strip() else None
     except yaml.YAMLError:
         parsed = value
-    return key.split("."), parsed
+    return keys, parsed
 
 
 def apply_override(cfg: dict, keys: list[str], value: Any) -> None:
