@@ -129,8 +129,8 @@ def test_config_base_overrides_and_errors(tmp_path):
 
 def test_config_file_overrides_change_one_list_item(tmp_path):
     """A config's ``overrides:`` changes single items of its base's lists (replaced whole by a
-    plain key), in each file of a ``base`` chain in turn, before the command line's overrides;
-    a wrong index or a non-mapping names the file."""
+    plain key) or appends one (``+``), in each file of a ``base`` chain in turn, before the
+    command line's overrides; a wrong index or a non-mapping names the file."""
     (tmp_path / "base.yaml").write_text(yaml.safe_dump({
         "name": "b", "model": {"name": "unet_realtime"},
         "loss": {"terms": [{"name": "silog", "weight": 1.0, "options": {"lam": 0.85}},
@@ -142,14 +142,15 @@ def test_config_file_overrides_change_one_list_item(tmp_path):
         "  data.train.0.select.repeat: 2\n")
     (tmp_path / "top.yaml").write_text(
         "base: mid.yaml\nname: t\noverrides:\n  data.train.1.size: [48, 64]\n"
-        "  loss.terms.1.weight: 4.0\n")
+        "  loss.terms.1.weight: 4.0\n  loss.terms.+: {name: ssi, weight: 0.5, samples: relative}\n")
     mid = load_config(tmp_path / "mid.yaml")
     assert [t["weight"] for t in mid["loss"]["terms"]] == [1.0, 2.0]
     assert mid["loss"]["terms"][0]["options"] == {"lam": 0.85}
     assert mid["data"]["train"][0] == {"name": "tum", "root": "/a", "select": {"stop": 600, "repeat": 2}}
     assert mid["data"]["train"][1]["size"] == [96, 128]
     top = load_config(tmp_path / "top.yaml", ["data.train.1.count=5"])
-    assert [t["weight"] for t in top["loss"]["terms"]] == [1.0, 4.0]
+    assert [(t["name"], t["weight"]) for t in top["loss"]["terms"]] == [("silog", 1.0), ("gradient", 4.0), ("ssi", 0.5)]
+    assert top["loss"]["terms"][2]["samples"] == "relative"  # "+" appended an item after the base's
     assert top["data"]["train"][0]["select"] == {"stop": 600, "repeat": 2}  # mid's, inherited
     assert top["data"]["train"][1] == {"name": "synth", "count": 5, "size": [48, 64]}
     assert "overrides" not in top

@@ -7,8 +7,9 @@ unknown keys are an error so that a typo cannot silently fall back to a default)
     model:    name, options, init (checkpoint / model file to start from), strict_init,
               init_include (parts / weight-name prefixes to take from init; empty: all),
               freeze (part names), channels_last
-    loss:     name + options, or terms: [{name, weight, options}] (weights normalised to sum 1
-              when ``normalize_weights``: paper 000 Eq. 7)
+    loss:     name + options, or terms: [{name, weight, options, samples}] (weights normalised
+              to sum 1 when ``normalize_weights``: paper 000 Eq. 7; ``samples``: metric |
+              relative | all, which images a term sees when relative-depth data is mixed in)
     data:     train / val: lists of {name, <loader kwargs>, select, augment (training items:
               keys replacing data.augment's for that item)}; input_size [H, W];
               augment (handed to rgb2depth.data.transforms.build); cache; num_workers
@@ -27,11 +28,13 @@ shared_data_dir`), ``${cache}`` (generated data, :func:`rgb2depth.paths.cache_di
 from another with ``base: other.yaml`` (path relative to the config); its keys override the
 base's, recursively. Lists (``data.train``, ``loss.terms``, ``train.stages``) are replaced whole,
 so a config that changes one item of its base's list says so in ``overrides:``, a mapping of
-dotted keys (list items by index, as on the command line) to values, applied after the merge::
+dotted keys (list items by index, as on the command line; ``+`` appends an item) to values,
+applied after the merge::
 
     base: default_v3_real_ft.yaml
     overrides:
       data.train.6.size: [240, 320]   # only the rendered rooms' size changes
+      loss.terms.+: {name: ssi, weight: 0.5}   # one more loss term after the base's
 """
 
 from __future__ import annotations
@@ -228,7 +231,9 @@ def apply_override(cfg: dict, keys: list[str], value: Any) -> None:
             raise ConfigError(f"override {'.'.join(keys)}: {'.'.join(keys[: i + 1])} is not a section")
         d = d[k]
     last = keys[-1]
-    if isinstance(d, list):
+    if isinstance(d, list) and last == "+":
+        d.append(value)  # data.train.+: {...} lists one more item after the base's
+    elif isinstance(d, list):
         try:
             d[int(last)] = value
         except (ValueError, IndexError):
@@ -383,6 +388,9 @@ def validate(cfg: dict, source: str = "<config>") -> None:
         for t in cfg["loss"]["terms"]:
             if not isinstance(t, dict) or "name" not in t:
                 raise ConfigError(f"{source}: each loss.terms item needs a name (got {t!r})")
+            if t.get("samples") not in (None, "metric", "relative", "all"):
+                raise ConfigError(f"{source}: loss.terms {t['name']!r}: samples must be metric, relative or all "
+                                  f"(got {t['samples']!r})")
     if not cfg["data"]["train"] and not cfg["data"]["factory"]:
         raise ConfigError(f"{source}: data.train lists no dataset")
     for split in ("train", "val"):
