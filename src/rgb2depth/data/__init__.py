@@ -23,6 +23,8 @@ kitti_raw       images + Velodyne + calib -> sparse depth (root [, files=Eigen l
 kitti_depth     depth-completion PNGs (root, raw_root, split, files, kind | selection=)      png / 256
 make3d          Make3D (root | pairs, size=(345, 460), max_depth=70, channel="d"|"z")        metres
 middlebury      scene folder(s) (root, focal=, baseline= for 2001/2003)                      disparity
+middlebury_     2005/2006 scenes, disparity up to an offset: relative depth for              png / 3
+relative        scale-and-shift-invariant losses (root, views=(1, 5))
 sun_rgbd        SUN RGB-D frame folders (root | pairs, refined=False, max_depth, K)          png mm rot3
 folder          rgb/ depth/ intrinsics.json poses.txt meta.json (root, depth_scale=1000)     png / scale
 synth           rgb2depth.synth.generator.SynthDataset(**kw)                                 metres
@@ -62,6 +64,7 @@ _LAZY = {
     "kitti_depth": ("rgb2depth.data.kitti", "KITTIDepth"),
     "make3d": ("rgb2depth.data.make3d", "Make3D"),
     "middlebury": ("rgb2depth.data.middlebury", "Middlebury"),
+    "middlebury_relative": ("rgb2depth.data.middlebury", "MiddleburyRelative"),
     "sun_rgbd": ("rgb2depth.data.sunrgbd", "SUNRGBD"),
     "folder": ("rgb2depth.data.folder", "FolderDataset"),
     "synth": ("rgb2depth.data.synthetic", "synth_dataset"),

@@ -62,9 +62,15 @@ def make_sample(
 
 
 class Source(Sequence):
-    """Base class: subclasses set ``self.ids`` (or override ``__len__``) and ``load(i)``."""
+    """Base class: subclasses set ``self.ids`` (or override ``__len__``) and ``load(i)``.
+
+    ``relative_depth``: True for a loader whose depth is known only up to a scale and a shift
+    of inverse depth (disparity without its offset); training feeds such samples to
+    scale-and-shift-invariant loss terms only.
+    """
 
     name = "source"
+    relative_depth = False
 
     def __len__(self) -> int:
         return len(self.ids)

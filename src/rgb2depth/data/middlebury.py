@@ -9,6 +9,14 @@
 
 The sample also carries ``disparity`` (float32 pixels, NaN unknown) and, for 2014, ``nonocc``
 (bool, from ``mask0nocc.png`` = 255).
+
+:class:`MiddleburyRelative` reads the 2005/2006 layout (``view1.png``, ``view5.png``,
+``disp1.png``, ``disp5.png``; 8-bit, pixels = value / 3 at third size, 0 = unknown). Those
+scenes ship no ``doffs``: the stored disparity is the true one less an unknown offset, so their
+depth is known only up to a scale and a shift of inverse depth. Its samples are marked
+``relative_depth``; training uses them only through scale-and-shift-invariant losses
+(:class:`rgb2depth.losses.ScaleShiftInvariantLoss`), as MiDaS mixes such data (Ranftl et al.,
+TPAMI 2022, section 5).
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from .base import Source, make_sample
 from .depth_io import DataError, read_pfm, read_raw, read_rgb
 from .disparity import depth_to_disparity, disparity_to_depth
 
-__all__ = ["Middlebury", "depth_to_disparity", "disparity_to_depth", "read_middlebury_calib"]
+__all__ = ["Middlebury", "MiddleburyRelative", "depth_to_disparity", "disparity_to_depth", "read_middlebury_calib"]
 
 
 def read_middlebury_calib(path: str | Path) -> dict:
@@ -97,3 +105,53 @@ class Middlebury(Source):
         if disp.shape != rgb.shape[:2]:
             raise DataError(d, f"disparity {disp.shape} does not match image {rgb.shape[:2]}")
         return make_sample(rgb, depth, K, self.ids[i], disparity=disp, **extra)
+
+
+#: Middlebury 2005/2006 full-size focal length (px) and baseline (m), from the datasets' pages;
+#: with the unknown disparity offset they give a depth that is *not* metric, only a positive
+#: stand-in of a plausible size (a few metres) whose inverse is affine in the true inverse depth.
+FOCAL_2006_FULL, BASELINE_2006 = 3740.0, 0.16
+
+
+class MiddleburyRelative(Source):
+    """Middlebury 2005/2006 views with disparity known up to an offset (relative depth).
+
+    ``root``: one scene folder, a year folder (``2006/``) or the Middlebury folder (its
+    ``2005/`` and ``2006/`` scenes); ``views``: which of the two views with ground truth (1 and
+    5) to list per scene; ``disp_scale``: stored value per pixel of disparity (3 at third size;
+    ``size_divisor`` the same factor for the focal length). ``depth`` is
+    ``focal * baseline / disparity`` of the stored disparity, a stand-in whose inverse is the
+    true inverse depth up to scale and shift (``relative_depth = True``); ``disparity`` is the
+    stored disparity in pixels (NaN unknown).
+    """
+
+    name = "middlebury_relative"
+    relative_depth = True
+
+    def __init__(self, root: str | Path, views: tuple[int, ...] | list[int] = (1, 5), disp_scale: float = 3.0,
+                 size_divisor: float = 3.0) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise DataError(self.root, "Middlebury 2005/2006 folder not found")
+        bad = [v for v in views if v not in (1, 5)]
+        if bad or not views:
+            raise ValueError(f"middlebury_relative: views must be 1 and/or 5, got {list(views)}")
+        found = sorted({p.parent for pat in ("view1.png", "*/view1.png", "*/*/view1.png") for p in self.root.glob(pat)})
+        if not found:
+            raise DataError(self.root, "no Middlebury 2005/2006 scene (view1.png + disp1.png) found")
+        self.items = [(d, int(v)) for d in found for v in views]
+        self.ids = [f"{d.parent.name}/{d.name}/view{v}" for d, v in self.items]  # year/scene/view
+        self.disp_scale, self.focal = float(disp_scale), FOCAL_2006_FULL / float(size_divisor)
+
+    def load(self, i: int) -> dict:
+        d, v = self.items[i]
+        rgb = read_rgb(d / f"view{v}.png")
+        raw = read_raw(d / f"disp{v}.png", np.uint8)
+        if raw.shape != rgb.shape[:2]:
+            raise DataError(d / f"disp{v}.png", f"disparity {raw.shape} does not match view{v}.png {rgb.shape[:2]}")
+        disp = raw.astype(np.float32) / np.float32(self.disp_scale)
+        disp[raw == 0] = np.nan
+        depth = disparity_to_depth(disp, self.focal, BASELINE_2006)
+        h, w = rgb.shape[:2]
+        K = Intrinsics(self.focal, self.focal, (w - 1) / 2, (h - 1) / 2, w, h)
+        return make_sample(rgb, depth, K, self.ids[i], disparity=disp, relative_depth=True)

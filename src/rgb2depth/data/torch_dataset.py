@@ -48,7 +48,9 @@ class DepthDataset(torch.utils.data.Dataset):
     """Wraps a source (``Sequence[dict]``) with a joint transform for DataLoader use.
 
     ``with_K=True`` adds ``K`` as a float32 tensor (fx, fy, cx, cy) and ``with_pose`` the 4x4
-    pose (NaN when unknown), both collate with the default collate.
+    pose (NaN when unknown), both collate with the default collate. ``relative``: one bool per
+    sample, True where its depth is known only up to scale and shift (a loader's
+    ``relative_depth``); when given, each batch item carries it as ``relative``.
     """
 
     def __init__(
@@ -60,8 +62,12 @@ class DepthDataset(torch.utils.data.Dataset):
         cache_dir: str | Path | None = None,
         with_K: bool = False,
         with_pose: bool = False,
+        relative: Sequence[bool] | None = None,
     ) -> None:
         self.source = source
+        if relative is not None and len(relative) != len(source):
+            raise ValueError(f"relative: {len(relative)} flags for {len(source)} samples")
+        self.relative = None if relative is None else [bool(r) for r in relative]
         self.transform = transform
         self.seed = int(seed)
         self.cache_size = None if cache_size is None else (int(cache_size[0]), int(cache_size[1]))
@@ -156,6 +162,8 @@ class DepthDataset(torch.utils.data.Dataset):
         if self.with_K:
             K = s.get("K")
             b["K"] = torch.tensor([np.nan] * 4 if K is None else [K.fx, K.fy, K.cx, K.cy], dtype=torch.float32)
+        if self.relative is not None:
+            b["relative"] = torch.tensor(self.relative[index])
         if self.with_pose:
             p = s.get("pose")
             b["pose"] = torch.full((4, 4), float("nan"), dtype=torch.float64) if p is None else torch.from_numpy(np.asarray(p, np.float64))

@@ -18,6 +18,9 @@ name                loss
                     the BTS/AdaBins form); ``scale_invariant`` is the same entry
 ``silog_sqrt``      :class:`ScaleInvariantLoss` with ``form="sqrt"`` (alpha 10, lambda 0.85)
 ``berhu``           :class:`BerHuLoss`, paper 003 eq. 1 (``c_scope="image"`` for paper 004)
+``gradient``        :class:`GradientMatchingLoss`, multi-scale log-depth gradient matching
+``ssi``             :class:`ScaleShiftInvariantLoss`, MiDaS's scale-and-shift-invariant MAE in
+                    disparity (the one term that takes relative-depth samples)
 ``weighted``        :class:`WeightedSum` of named terms, e.g.
                     ``create("weighted", terms=[{"name": "l1", "weight": 1},
                     {"name": "ssim", "weight": 0.5, "max_val": 10}])``
@@ -34,6 +37,7 @@ from ..registry import Registry
 from .base import DepthLoss, masked_mean, prepare
 from .gradient import GradientMatchingLoss
 from .pixel import BerHuLoss, L1Loss, L2Loss, MSELoss, ScaleInvariantLoss
+from .relative import ScaleShiftInvariantLoss
 from .structural import CombinedLoss, EdgeLoss, SSIMLoss
 
 LOSSES = Registry("loss")
@@ -45,20 +49,28 @@ class WeightedSum(DepthLoss):
     ``weighted`` entry and the training configs' ``loss.terms``).
 
     ``terms``: a list of dicts ``{"name": ..., "weight": ..., **kwargs of that loss}`` (weight
-    defaults to 1), or of ``(name, weight, module)`` for losses already built (a config's plugin
-    losses). ``normalize``: divide the weights by their sum (paper 000 Eq. 7). The last call's
-    unweighted term values are kept (detached) in ``last_terms`` (keyed ``name`` or
+    defaults to 1), or of ``(name, weight, module[, samples])`` for losses already built (a
+    config's terms). ``normalize``: divide the weights by their sum (paper 000 Eq. 7). The last
+    call's unweighted term values are kept (detached) in ``last_terms`` (keyed ``name`` or
     ``name_<k>`` when a name repeats) for logging.
+
+    Mixed supervision: ``forward(..., relative=)`` takes one bool per image, True where the
+    target is known only up to scale and shift (a relative-depth loader's samples). Each term's
+    ``samples`` says which images it sees: ``"metric"`` (the default of metric losses: relative
+    images are masked out), ``"relative"`` or ``"all"`` (the default of scale-and-shift-invariant
+    losses, those with ``relative_ok``; a metric loss refuses both, since it would fit metric
+    values to a target that has none).
     """
 
     def __init__(self, terms: list, normalize: bool = False) -> None:
         super().__init__()
         if not terms:
             raise ValueError("WeightedSum needs at least one term")
-        mods, weights, keys = [], [], []
+        mods, weights, keys, samples = [], [], [], []
         for t in terms:
             if isinstance(t, tuple):
-                name, weight, mod = t
+                name, weight, mod, *rest = t
+                which = rest[0] if rest else None
             else:
                 t = dict(t)
                 if "name" not in t:
@@ -67,9 +79,11 @@ class WeightedSum(DepthLoss):
                 if name == "weighted":
                     raise ValueError("a weighted loss cannot contain another weighted loss")
                 weight = t.pop("weight", 1.0)
+                which = t.pop("samples", None)
                 mod = create(name, **t)
             weights.append(float(weight))
             mods.append(mod)
+            samples.append(term_samples(name, mod, which))
             keys.append(name if name not in keys else f"{name}_{len(keys)}")
         total = sum(weights)
         if normalize:
@@ -79,18 +93,42 @@ class WeightedSum(DepthLoss):
         self.terms = torch.nn.ModuleList(mods)
         self.term_weights = weights
         self.term_names = keys
+        self.term_samples = samples
         self.needs_rgb = any(getattr(m, "needs_rgb", False) for m in mods)
         self.last_terms: dict[str, torch.Tensor] = {}
 
-    def forward(self, pred, target, valid=None, rgb=None):
+    @property
+    def takes_relative(self) -> bool:
+        """Whether some term learns from relative-depth samples."""
+        return any(s != "metric" for s in self.term_samples)
+
+    def forward(self, pred, target, valid=None, rgb=None, relative=None):
         total = None
         values = {}
-        for key, w, m in zip(self.term_names, self.term_weights, self.terms, strict=True):
-            v = m(pred, target, valid, rgb)
+        masks = {"all": valid}
+        if relative is not None:
+            r = torch.as_tensor(relative, dtype=torch.bool, device=pred.device).view(-1, *[1] * (pred.dim() - 1))
+            base = torch.ones_like(pred, dtype=torch.bool) if valid is None else valid.to(torch.bool)
+            masks = {"all": valid, "metric": base & ~r, "relative": base & r}
+        for key, w, m, which in zip(self.term_names, self.term_weights, self.terms, self.term_samples, strict=True):
+            v = m(pred, target, masks.get(which, valid), rgb)
             values[key] = v.detach()  # a tensor: reading it (float) would sync a GPU every step
             total = w * v if total is None else total + w * v
         self.last_terms = values
         return total
+
+
+def term_samples(name: str, mod: torch.nn.Module, samples: str | None) -> str:
+    """The images a weighted-sum term sees (see :class:`WeightedSum`), checked."""
+    ok = bool(getattr(mod, "relative_ok", False))
+    if samples is None:
+        return "all" if ok else "metric"
+    if samples not in ("metric", "relative", "all"):
+        raise ValueError(f"loss term {name!r}: samples must be 'metric', 'relative' or 'all', got {samples!r}")
+    if samples != "metric" and not ok:
+        raise ValueError(f"loss term {name!r}: samples {samples!r} would fit metric depth to targets known only "
+                         "up to scale and shift; only scale-and-shift-invariant terms (ssi) take them")
+    return samples
 
 
 for _name, _cls in (
@@ -104,6 +142,7 @@ for _name, _cls in (
     ("scale_invariant", ScaleInvariantLoss),
     ("berhu", BerHuLoss),
     ("gradient", GradientMatchingLoss),
+    ("ssi", ScaleShiftInvariantLoss),
     ("weighted", WeightedSum),
 ):
     register_loss(_name)(_cls)
@@ -136,6 +175,7 @@ __all__ = [
     "MSELoss",
     "SSIMLoss",
     "ScaleInvariantLoss",
+    "ScaleShiftInvariantLoss",
     "WeightedSum",
     "create",
     "masked_mean",

@@ -48,7 +48,8 @@ def build_loss(lcfg: dict) -> nn.Module:
         terms = []
         for t in lcfg["terms"]:
             opts = dict(t.get("options") or {})
-            terms.append((t["name"], float(t.get("weight", 1.0)), _resolve(t["name"], losses.create, **opts)))
+            terms.append((t["name"], float(t.get("weight", 1.0)), _resolve(t["name"], losses.create, **opts),
+                          t.get("samples")))
         return losses.WeightedSum(terms, normalize=bool(lcfg.get("normalize_weights", True)))
     return _resolve(lcfg["name"], losses.create, **dict(lcfg.get("options") or {}))
 
@@ -310,6 +311,19 @@ def build_split(cfg: dict, split: str, seed: int, progress: bool):
         from rgb2depth.training.config import ConfigError
 
         raise ConfigError(f"data.{split}: {e}") from None
+
+
+def require_relative_loss(dataset, loss: nn.Module, stage: str) -> None:
+    """Stop before training on relative-depth samples (depth known only up to scale and shift)
+    with a loss none of whose terms can learn from them: they would be masked out of every
+    metric term and cost steps for nothing."""
+    flags = getattr(dataset, "relative", None)
+    if not flags or not any(flags):
+        return
+    if not getattr(loss, "takes_relative", False):
+        raise ValueError(f"stage {stage!r}: data.train has {sum(flags)} relative-depth samples (depth only up to "
+                         "scale and shift) but no loss term takes them: add loss.terms item {name: ssi, weight: ..., "
+                         "options: {log_input: ...}} (its samples default to all)")
 
 
 def require_valid_depth(dataset, dcfg: dict) -> None:

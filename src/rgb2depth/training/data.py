@@ -174,7 +174,14 @@ def build_dataset(cfg: dict, split: str, seed: int, progress: bool = False):
     # with_K: each batch carries the intrinsics after augmentation, which networks that predict
     # depth for a canonical camera need to scale their targets (models.camera_scale).
     cache_dir = dcfg.get("cache_dir") if cache_size else None
-    ds = DepthDataset(source, transform, seed=seed, cache_size=cache_size, cache_dir=cache_dir, with_K=True)
+    relative = [is_relative(s) for s in sources]
+    if any(relative) and not train:
+        k = relative.index(True)
+        raise ValueError(f"data.{split}[{k}] ({items[k].get('name')!r}) gives depth only up to scale and shift: "
+                         "validation scores metric depth, so list it under data.train only")
+    flags = [r for r, s in zip(relative, sources, strict=True) for _ in range(len(s))] if any(relative) else None
+    ds = DepthDataset(source, transform, seed=seed, cache_size=cache_size, cache_dir=cache_dir, with_K=True,
+                      relative=flags)
     if cache_size is not None:
         it = range(len(ds))
         if progress:
@@ -184,6 +191,14 @@ def build_dataset(cfg: dict, split: str, seed: int, progress: bool = False):
         for i in it:  # fill the cache before DataLoader workers fork (they share it)
             ds.raw(i)
     return ds
+
+
+def is_relative(src: Sequence[dict]) -> bool:
+    """Whether a built source (through its ``select`` and cache-key wrappers) is a loader whose
+    depth is known only up to scale and shift (:attr:`rgb2depth.data.Source.relative_depth`)."""
+    while not hasattr(type(src), "relative_depth") and hasattr(src, "source"):
+        src = src.source  # type: ignore[attr-defined]
+    return bool(getattr(src, "relative_depth", False))
 
 
 def item_augment(augment: dict, item: dict) -> dict:

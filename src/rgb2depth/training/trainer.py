@@ -65,6 +65,7 @@ from rgb2depth.training.builders import (
     init_summary,
     load_init_weights,
     loss_label,
+    require_relative_loss,
     require_valid_depth,
 )
 from rgb2depth.training.config import check_options, dump
@@ -230,6 +231,7 @@ class Trainer:
         if not params:
             raise ValueError(f"stage {st['name']!r} trains no parameter (everything frozen)")
         self.loss_fn = build_loss(st["loss"]).to(self.device)
+        require_relative_loss(self.train_set, self.loss_fn, st["name"])
         self.optimizer = build_optimizer(st["optim"], params, model)
         self.scheduler = build_scheduler(st["schedule"], self.optimizer, int(st["epochs"]))
         if self.dist.enabled:
@@ -401,7 +403,11 @@ class Trainer:
         target, tvalid = target_like(pred, depth, valid, self.meta)
         rgb = image if image.shape[-2:] == pred.shape[-2:] else F.interpolate(
             image, size=pred.shape[-2:], mode="bilinear", align_corners=False)
-        loss = self.loss_fn(pred, target, tvalid, rgb=rgb)
+        relative = batch.get("relative")
+        if relative is not None:  # relative-depth samples: only scale-and-shift-invariant terms see them
+            loss = self.loss_fn(pred, target, tvalid, rgb=rgb, relative=relative.to(self.device))
+        else:
+            loss = self.loss_fn(pred, target, tvalid, rgb=rgb)
         bad = not bool(torch.isfinite(loss).item())
         if dist_mod.any_flag(self.dist, bad):
             raise NonFiniteLossError(
