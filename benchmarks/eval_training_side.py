@@ -20,7 +20,10 @@ depth range squeezed; ``eval_depth_range.py`` reports it with the test sets), pl
   in disparity,
 - ``criterion``: the rule that chooses runs from run E on (docs/results/default_model_v3.md):
   the mean delta1 over the sets no training image shows, ``middlebury_held_out``,
-  ``middlebury_structure``, ``synth_first`` and ``synth_widened``.
+  ``middlebury_structure``, ``synth_first`` and ``synth_widened``,
+- ``middlebury_structure_2005`` and ``criterion_2005``: the same with the structure of the 6
+  Middlebury 2005 scenes only, the criterion for runs that train on the 2006 scenes as
+  relative depth (``middlebury_relative``), which leaves only the 2005 ones unseen.
 
 The NYU sample and TUM fr3/cabinet are test sets and are not scored here. ``--flip`` scores
 with test-time flip averaging (``rgb2depth.load(..., flip=True)``, ``evaluate --flip``).
@@ -119,6 +122,15 @@ def real_data():
     return data
 
 
+def structure_row(per: list[dict]) -> dict:
+    """Mean of per-scene structure scores (``eval_relative_middlebury.structure_scores``)."""
+    import numpy as np
+
+    return {"delta1": float(np.mean([r["delta1_disp"] for r in per])),
+            "abs_rel": float(np.mean([r["absrel_disp"] for r in per])),
+            "spearman": float(np.mean([r["spearman"] for r in per])), "images": len(per)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="+", help="model files (or 'default')")
@@ -139,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     specs = sets(str(data), str(cache_dir()))
     from eval_relative_middlebury import read_scene, scenes, structure_scores
 
-    relative = [read_scene(p) for p in scenes(data / "middlebury")]
+    folders = scenes(data / "middlebury")
+    relative = [read_scene(p) for p in folders]
+    years = [p.parent.name for p in folders]
     results = {}
     for name in args.models:
         model, _ = load_any_model(name)
@@ -156,12 +170,12 @@ def main(argv: list[str] | None = None) -> int:
 
             pred = load(name, flip=args.flip)
             per = [structure_scores(pred.predict(rgb), disp) for rgb, disp in relative]
-            row["middlebury_structure"] = {"delta1": float(np.mean([r["delta1_disp"] for r in per])),
-                                           "abs_rel": float(np.mean([r["absrel_disp"] for r in per])),
-                                           "spearman": float(np.mean([r["spearman"] for r in per])),
-                                           "images": len(per)}
-        if all(k in row for k in UNSEEN):
-            row["criterion"] = {k: float(np.mean([row[s][k] for s in UNSEEN])) for k in ("delta1", "abs_rel")}
+            row["middlebury_structure"] = structure_row(per)
+            row["middlebury_structure_2005"] = structure_row([r for r, y in zip(per, years, strict=True) if y == "2005"])
+        for key, structure in (("criterion", "middlebury_structure"), ("criterion_2005", "middlebury_structure_2005")):
+            sets_ = (*UNSEEN[:1], structure, *UNSEEN[2:])
+            if all(k in row for k in sets_):
+                row[key] = {k: float(np.mean([row[s][k] for s in sets_])) for k in ("delta1", "abs_rel")}
         results[name] = row
         print(name)
         for key, m in row.items():
