@@ -72,6 +72,7 @@ from rgb2depth.geometry.odometry import (
 )
 from rgb2depth.geometry.render import default_view, look_at, render_cloud, render_points, save_png
 from rgb2depth.geometry.sequences import ImageSequence, VideoSequence, detect_kind, open_sequence
+from rgb2depth.progress import progress_bar
 
 __all__ = [
     "DEFAULT_DEPTH_DIFF_MAX", "DEFAULT_DEPTH_MAX", "DEFAULT_DEPTH_MIN", "DEFAULT_VOXEL", "DEFAULT_WIDTH",
@@ -158,14 +159,6 @@ def format_report(res: ReconstructionResult, max_failures: int = 20) -> str:
     return "\n".join(f"  {k:14s} {v}" for k, v in rows)
 
 
-def _progress(iterable, total, desc, enabled):
-    if not enabled:
-        return iterable
-    from rgb2depth.progress import progress_bar
-
-    return progress_bar(iterable, total=total, desc=desc, unit="frame")
-
-
 def _scale_depth(depth: np.ndarray, mode: str, sample: dict, fusion: TSDFFusion, pose: np.ndarray | None,
                  last: float) -> float:
     """The factor for this frame's depth under ``mode`` (see the module docstring); ``last``
@@ -239,7 +232,8 @@ def reconstruct_frames(
     t = dict.fromkeys(("load", "depth", "track", "fuse"), 0.0)
     scale, lost = 1.0, 0
     t0 = tl = time.perf_counter()
-    for index, raw in enumerate(_progress(samples, total, f"reconstruct {outdir.name}", progress)):
+    frames = progress_bar(samples, total=total, desc=f"reconstruct {outdir.name}", unit="frame", disable=not progress)
+    for index, raw in enumerate(frames):
         t["load"] += time.perf_counter() - tl
         res.read += 1
         name = str(raw.get("id", "<frame>"))
