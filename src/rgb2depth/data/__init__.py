@@ -23,12 +23,14 @@ kitti_raw       images + Velodyne + calib -> sparse depth (root [, files=Eigen l
 kitti_depth     depth-completion PNGs (root, raw_root, split, files, kind | selection=)      png / 256
 make3d          Make3D (root | pairs, size=(345, 460), max_depth=70, channel="d"|"z")        metres
 middlebury      scene folder(s) (root, focal=, baseline= for 2001/2003)                      disparity
-middlebury_     2005/2006 scenes, disparity up to an offset: relative depth for              png / 3
-relative        scale-and-shift-invariant losses (root, views=(1, 5))
 sun_rgbd        SUN RGB-D frame folders (root | pairs, refined=False, max_depth, K)          png mm rot3
 folder          rgb/ depth/ intrinsics.json poses.txt meta.json (root, depth_scale=1000)     png / scale
 synth           rgb2depth.synth.generator.SynthDataset(**kw)                                 metres
 =============== ======================================================================== =============
+
+``middlebury_relative`` (root, views=(1, 5)) reads the Middlebury 2005/2006 scenes (8-bit
+disparity / 3), whose disparity is known only up to an offset: its samples are relative depth
+(``Source.relative_depth``), for scale-and-shift-invariant losses only.
 
 Other entry points: ``concat``, ``subset``, ``split`` (base.py); ``transforms.build``
 (joint augmentation); ``DepthDataset`` (torch adaptor, torch_dataset.py); ``stereo`` (targets
