@@ -193,3 +193,33 @@ def test_training_mixes_metric_and_relative_samples(tmp_path):
     cfg3 = load(tmp_path / "val.yaml", config(tmp_path / "val", items[:1], data={"val": items[1:]}))
     with pytest.raises(ValueError, match=r"data.val\[0\] \('middlebury_relative'\) gives depth only up to scale"):
         build_dataset(cfg3, "val", seed=0)
+
+
+def test_evaluation_scores_relative_data_only_after_a_fit_in_inverse_depth(tmp_path):
+    """Saved predictions on relative scenes: refused without ``scale_shift``; with it, each image's
+    delta1 and AbsRel equal a NumPy least-squares fit of 1/prediction to 1/ground truth, inverted."""
+    from rgb2depth import data
+    from rgb2depth.evaluation.evaluate import evaluate_predictions
+
+    write_relative_scene(tmp_path / "2006", "Toy", 4)
+    src = data.create("middlebury_relative", root=tmp_path / "2006")
+    preds = tmp_path / "preds"
+    preds.mkdir()
+    rng = np.random.default_rng(5)
+    want = []
+    for s in src:
+        p = (s["depth"] * rng.uniform(0.6, 1.6, s["depth"].shape)).astype(np.float32)  # noisy, any scale
+        p[~s["valid"]] = 1.0
+        np.save(preds / (s["id"].replace("/", "_") + ".npy"), p * 7.0)
+        v = s["valid"]
+        x, y = 1.0 / (7.0 * p[v].astype(np.float64)), 1.0 / s["depth"][v].astype(np.float64)
+        (a, b), *_ = np.linalg.lstsq(np.stack([x, np.ones_like(x)], 1), y, rcond=None)
+        fit, g = 1.0 / (a * x + b), s["depth"][v].astype(np.float64)
+        want.append((np.mean(np.maximum(fit / g, g / fit) < 1.25), np.mean(np.abs(fit - g) / g)))
+    with pytest.raises(ValueError, match="up to scale and shift of inverse depth: score it with --align scale_shift"):
+        evaluate_predictions(preds, src, protocol="none", align="median")
+    res = evaluate_predictions(preds, src, protocol="none", align="scale_shift")
+    assert res["result"]["align_space"] == "inverse" and not res["errors"]
+    got = [(r["delta1"], r["abs_rel"]) for r in res["per_image"]]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    assert 0.3 < got[0][0] < 0.95  # the noise leaves a score that is neither 0 nor 1

@@ -12,7 +12,12 @@ on a dataset with a named protocol::
 
 ``--dataset`` takes a loader name of :mod:`rgb2depth.data` (arguments with ``--data k=v``) or
 a shortcut for the shared real data: ``nyu_mini`` (the 10 NYU test images), ``tum_val`` (TUM
-fr3/cabinet keyframes), ``tum_rpy`` (TUM fr1/rpy).
+fr3/cabinet keyframes), ``tum_rpy`` (TUM fr1/rpy). A relative-depth loader (depth known only up
+to scale and shift of inverse depth, e.g. ``middlebury_relative``) is scored only with
+``--align scale_shift``, fitted in inverse depth; its absolute errors are then not in metres::
+
+    rgb2depth evaluate default -d middlebury_relative --data root=../shared/data/middlebury/2005 \
+        --protocol none --align scale_shift
 """
 
 from __future__ import annotations
@@ -142,7 +147,6 @@ def evaluate(
             rc = 1 if res["errors"] else 0
             record.update(source="predictions", predictions=str(predictions), name=name or predictions.name,
                           prediction_kind=prediction_kind, align=align,
-                          align_space="depth" if prediction_kind == "depth" else "inverse",
                           formats=res["formats"], expected=res["expected"], partial=bool(res["errors"]),
                           missing=res["missing"], bad=res["bad"])
         else:
@@ -164,7 +168,7 @@ def evaluate(
         typer.echo(f"error: {msg}", err=True)
         raise typer.Exit(1) from None
     result = res["result"]
-    record.update(metrics=res["metrics"], count=int(result["count"]), skipped=int(result["skipped"]),
+    record.update(align_space=result.get("align_space", "depth"), metrics=res["metrics"], count=int(result["count"]), skipped=int(result["skipped"]),
                   pixels=int(result["pixels"]), time_s=round(res["time_s"], 3))
     if per_image:
         record["per_image"] = res["per_image"]

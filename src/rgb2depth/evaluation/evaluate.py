@@ -190,7 +190,9 @@ def evaluate_dataset(
     """Score ``model`` on a torch-sample dataset (``image``/``depth``/``valid``/``id`` items).
 
     ``preprocess``: ``"resize"`` or ``"paper003"`` (half resolution, centre crop; only the
-    crop's area of each image is scored), see :func:`predict_metres`.
+    crop's area of each image is scored), see :func:`predict_metres`. A relative-depth dataset
+    is scored after a scale-and-shift fit in inverse depth (:func:`relative_alignment`); its
+    RMSE and other absolute errors are then in the loader's stand-in units, not metres.
 
     Returns ``{"metrics": {key: float}, "result": MetricAccumulator.compute(), "per_image":
     [...], "images": [{"rgb", "gt", "pred", "id"}] (first ``keep_images``), "time_s"}``.
@@ -200,7 +202,8 @@ def evaluate_dataset(
     was_training = model.training
     model.eval()
     proto = protocol_object(protocol, min_depth, max_depth)
-    acc = MetricAccumulator(proto, aggregation=aggregation, align=align)
+    space, invert = relative_alignment(getattr(dataset, "source", dataset), align, "depth")
+    acc = MetricAccumulator(proto, aggregation=aggregation, align=align, align_space=space)
     images: list[dict] = []
     device = next(model.parameters()).device
     t0 = time.perf_counter()
@@ -228,6 +231,8 @@ def evaluate_dataset(
                 inside[..., y0:y1, x0:x1] = True
                 valid = valid & inside
             gt = torch.where(valid, depth, torch.full_like(depth, float("nan")))
+            if invert:  # relative ground truth: the fit is made in inverse depth
+                pred = 1.0 / pred.clamp_min(1e-6)
             acc.update(pred[:, 0].numpy(), gt[:, 0].numpy(), valid[:, 0].numpy(), id=ids)
             for k in range(len(group)):
                 if len(images) < keep_images:
@@ -358,6 +363,26 @@ def find_prediction(sample_id: str, index: int, files: dict[str, Path]) -> Path 
     return None
 
 
+def relative_alignment(source, align: str | None, space: str) -> tuple[str, bool]:
+    """``(alignment space, invert)`` for scoring predictions in ``space`` against ``source``.
+
+    Metric data: ``(space, False)``. A loader whose depth is known only up to a scale and a shift
+    of inverse depth (``relative_depth``, e.g. ``middlebury_relative``) is scored only with
+    ``align="scale_shift"`` in inverse depth (any other alignment, or none, would score a stand-in
+    depth as if it were metres): ``("inverse", True)`` when the predictions are depth, which the
+    caller then inverts, since the inverse-space fit takes inverse depth.
+    """
+    from rgb2depth.training.data import is_relative
+
+    if not is_relative(source):
+        return space, False
+    if align != "scale_shift":
+        name = getattr(source, "name", type(source).__name__)
+        raise ValueError(f"{name} gives depth only up to scale and shift of inverse depth: score it with "
+                         f"--align scale_shift (fitted in inverse depth), not {align or 'none'!r}")
+    return "inverse", space == "depth"
+
+
 def evaluate_predictions(
     folder: str | Path,
     source: Sequence[dict],
@@ -397,8 +422,9 @@ def evaluate_predictions(
     files = prediction_files(folder)
     if not files:
         raise FileNotFoundError(f"{folder}: no prediction files (.npy, or 16-bit .png as predict --save png16 writes)")
+    space, invert = relative_alignment(source, align, "depth" if kind == "depth" else "inverse")
     acc = MetricAccumulator(protocol_object(protocol, min_depth, max_depth), aggregation=aggregation, align=align,
-                            align_space="depth" if kind == "depth" else "inverse")
+                            align_space=space)
     missing: list[str] = []
     bad: list[str] = []
     formats = {"npy": 0, "png16": 0}
@@ -421,6 +447,10 @@ def evaluate_predictions(
         if pred.shape != gt.shape:
             pred = cv2.resize(pred, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
         ok = s["valid"] & np.isfinite(pred)
+        if invert:  # relative ground truth: the fit is made in inverse depth
+            with np.errstate(divide="ignore", invalid="ignore"):
+                pred = np.where(pred > 0, 1.0 / pred, np.nan)
+            ok &= np.isfinite(pred)
         try:
             acc.update(pred, gt, ok, id=sid)
         except ValueError as e:  # e.g. an alignment undefined for this map (a constant one)
