@@ -189,6 +189,12 @@ def test_training_mixes_metric_and_relative_samples(tmp_path):
     cfg2 = load(tmp_path / "bad.yaml", config(tmp_path / "bad", items, loss={"terms": terms[:1]}))
     with pytest.raises(ValueError, match="8 relative-depth samples .* no loss term takes them"):
         Trainer(cfg2).run()
+    # a config naming an unknown kind of samples fails when it loads, naming the file and term
+    from rgb2depth.training.config import ConfigError
+
+    bad_terms = [terms[0], {**terms[1], "samples": "some"}]
+    with pytest.raises(ConfigError, match=r"typo\.yaml: loss\.terms 'ssi': samples must be one of metric, relative, all"):
+        load(tmp_path / "typo.yaml", config(tmp_path / "typo", items, loss={"terms": bad_terms}))
     # relative data cannot validate: validation scores metric depth
     cfg3 = load(tmp_path / "val.yaml", config(tmp_path / "val", items[:1], data={"val": items[1:]}))
     with pytest.raises(ValueError, match=r"data.val\[0\] \('middlebury_relative'\) gives depth only up to scale"):

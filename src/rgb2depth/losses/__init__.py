@@ -118,12 +118,16 @@ class WeightedSum(DepthLoss):
         return total
 
 
+#: Which images a weighted-sum term sees (:class:`WeightedSum`, a config's ``loss.terms[i].samples``).
+SAMPLE_KINDS = ("metric", "relative", "all")
+
+
 def term_samples(name: str, mod: torch.nn.Module, samples: str | None) -> str:
     """The images a weighted-sum term sees (see :class:`WeightedSum`), checked."""
     ok = bool(getattr(mod, "relative_ok", False))
     if samples is None:
         return "all" if ok else "metric"
-    if samples not in ("metric", "relative", "all"):
+    if samples not in SAMPLE_KINDS:
         raise ValueError(f"loss term {name!r}: samples must be 'metric', 'relative' or 'all', got {samples!r}")
     if samples != "metric" and not ok:
         raise ValueError(f"loss term {name!r}: samples {samples!r} would fit metric depth to targets known only "
@@ -173,6 +177,7 @@ __all__ = [
     "L1Loss",
     "L2Loss",
     "MSELoss",
+    "SAMPLE_KINDS",
     "SSIMLoss",
     "ScaleInvariantLoss",
     "ScaleShiftInvariantLoss",

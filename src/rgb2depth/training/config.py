@@ -373,6 +373,13 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     return cfg
 
 
+def _sample_kinds() -> tuple[str, ...]:
+    # imported only when a config names them: rgb2depth.losses loads torch
+    from rgb2depth.losses import SAMPLE_KINDS
+
+    return SAMPLE_KINDS
+
+
 def validate(cfg: dict, source: str = "<config>") -> None:
     """Semantic checks with one-line messages naming the key."""
     if not cfg["model"]["name"]:
@@ -388,9 +395,9 @@ def validate(cfg: dict, source: str = "<config>") -> None:
         for t in cfg["loss"]["terms"]:
             if not isinstance(t, dict) or "name" not in t:
                 raise ConfigError(f"{source}: each loss.terms item needs a name (got {t!r})")
-            if t.get("samples") not in (None, "metric", "relative", "all"):
-                raise ConfigError(f"{source}: loss.terms {t['name']!r}: samples must be metric, relative or all "
-                                  f"(got {t['samples']!r})")
+            if t.get("samples") is not None and t["samples"] not in _sample_kinds():
+                raise ConfigError(f"{source}: loss.terms {t['name']!r}: samples must be one of "
+                                  f"{', '.join(_sample_kinds())} (got {t['samples']!r})")
     if not cfg["data"]["train"] and not cfg["data"]["factory"]:
         raise ConfigError(f"{source}: data.train lists no dataset")
     for split in ("train", "val"):
