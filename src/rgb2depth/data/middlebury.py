@@ -32,7 +32,8 @@ from .base import Source, make_sample
 from .depth_io import DataError, read_pfm, read_raw, read_rgb
 from .disparity import depth_to_disparity, disparity_to_depth
 
-__all__ = ["Middlebury", "MiddleburyRelative", "depth_to_disparity", "disparity_to_depth", "read_middlebury_calib"]
+__all__ = ["Middlebury", "MiddleburyRelative", "depth_to_disparity", "disparity_to_depth", "read_middlebury_calib",
+           "read_png_disparity"]
 
 
 def read_middlebury_calib(path: str | Path) -> dict:
@@ -58,6 +59,15 @@ def read_middlebury_calib(path: str | Path) -> dict:
         if k not in out:
             raise DataError(path, f"missing {k}")
     return out
+
+
+def read_png_disparity(path: str | Path, disp_scale: float) -> np.ndarray:
+    """An 8-bit Middlebury disparity PNG (2001-2006 layouts) as float32 pixels = value /
+    ``disp_scale``, NaN where the value is 0 (unknown)."""
+    raw = read_raw(path, np.uint8)
+    disp = raw.astype(np.float32) / np.float32(disp_scale)
+    disp[raw == 0] = np.nan
+    return disp
 
 
 def _is_scene(p: Path) -> bool:
@@ -94,9 +104,7 @@ class Middlebury(Source):
                 extra["nonocc"] = read_raw(d / "mask0nocc.png", np.uint8) == 255
         else:
             rgb = read_rgb(d / "im2.png")
-            raw = read_raw(d / "disp2.png", np.uint8)
-            disp = raw.astype(np.float32) / np.float32(self.disp_scale)
-            disp[raw == 0] = np.nan
+            disp = read_png_disparity(d / "disp2.png", self.disp_scale)
             if self.focal is None or self.baseline is None:
                 raise DataError(d, "Middlebury 2001/2003 scenes have no calib.txt: pass focal= (px) and baseline= (m)")
             depth = disparity_to_depth(disp, self.focal, self.baseline)
@@ -146,12 +154,10 @@ class MiddleburyRelative(Source):
     def load(self, i: int) -> dict:
         d, v = self.items[i]
         rgb = read_rgb(d / f"view{v}.png")
-        raw = read_raw(d / f"disp{v}.png", np.uint8)
-        if raw.shape != rgb.shape[:2]:
-            raise DataError(d / f"disp{v}.png", f"disparity {raw.shape} does not match view{v}.png {rgb.shape[:2]}")
-        disp = raw.astype(np.float32) / np.float32(self.disp_scale)
-        disp[raw == 0] = np.nan
+        disp = read_png_disparity(d / f"disp{v}.png", self.disp_scale)
+        if disp.shape != rgb.shape[:2]:
+            raise DataError(d / f"disp{v}.png", f"disparity {disp.shape} does not match view{v}.png {rgb.shape[:2]}")
         depth = disparity_to_depth(disp, self.focal, BASELINE_2006)
         h, w = rgb.shape[:2]
         K = Intrinsics(self.focal, self.focal, (w - 1) / 2, (h - 1) / 2, w, h)
-        return make_sample(rgb, depth, K, self.ids[i], disparity=disp, relative_depth=True)
+        return make_sample(rgb, depth, K, self.ids[i], disparity=disp)
