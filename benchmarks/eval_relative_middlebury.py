@@ -25,21 +25,18 @@ from pathlib import Path
 import numpy as np
 
 
-def scenes(root: Path) -> list[Path]:
-    return sorted(p.parent for p in root.glob("200[56]/*/view1.png"))
+def scenes(root: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(year/scene, RGB of view 1, its disparity in pixels)`` of every 2005/2006 scene under
+    ``root``, read by the package's ``middlebury_relative`` loader (disparity = stored value / 3,
+    NaN unknown, as float64 for the fits); an empty list when there is none."""
+    from rgb2depth import data
+    from rgb2depth.data import DataError
 
-
-def read_scene(folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    """RGB (uint8) of view 1 and its disparity in pixels (NaN unknown; stored value / 3)."""
-    import cv2
-
-    rgb = cv2.cvtColor(cv2.imread(str(folder / "view1.png")), cv2.COLOR_BGR2RGB)
-    raw = cv2.imread(str(folder / "disp1.png"), cv2.IMREAD_UNCHANGED)
-    if raw is None or raw.shape != rgb.shape[:2]:
-        raise ValueError(f"{folder}: disp1.png missing or not the size of view1.png")
-    disp = raw.astype(np.float64) / 3.0
-    disp[raw == 0] = np.nan
-    return rgb, disp
+    try:
+        src = data.create("middlebury_relative", root=root, views=[1])
+    except DataError:
+        return []
+    return [(s["id"].removesuffix("/view1"), s["rgb"], s["disparity"].astype(np.float64)) for s in src]
 
 
 def structure_scores(depth: np.ndarray, disp: np.ndarray) -> dict[str, float]:
@@ -75,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             print("the real-data folder ../shared/data is absent", file=sys.stderr)
             return 2
         root = data / "middlebury"
-    items = [(p.parent.name + "/" + p.name, *read_scene(p)) for p in scenes(root)]
+    items = scenes(root)
     if not items:
         print(f"{root}: no 2005/2006 scene (view1.png + disp1.png)", file=sys.stderr)
         return 2

@@ -153,11 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     if data is None:
         return 2
     specs = sets(str(data), str(cache_dir()))
-    from eval_relative_middlebury import read_scene, scenes, structure_scores
+    from eval_relative_middlebury import scenes, structure_scores
 
-    folders = scenes(data / "middlebury")
-    relative = [read_scene(p) for p in folders]
-    years = [p.parent.name for p in folders]
+    found = scenes(data / "middlebury")
+    relative = [(rgb, disp) for _, rgb, disp in found]
+    years = [sid.split("/")[0] for sid, _, _ in found]
     results = {}
     for name in args.models:
         model, _ = load_any_model(name)
