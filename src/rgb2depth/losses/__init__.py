@@ -128,7 +128,7 @@ def term_samples(name: str, mod: torch.nn.Module, samples: str | None) -> str:
     if samples is None:
         return "all" if ok else "metric"
     if samples not in SAMPLE_KINDS:
-        raise ValueError(f"loss term {name!r}: samples must be 'metric', 'relative' or 'all', got {samples!r}")
+        raise ValueError(f"loss term {name!r}: samples must be one of {', '.join(SAMPLE_KINDS)}, got {samples!r}")
     if samples != "metric" and not ok:
         raise ValueError(f"loss term {name!r}: samples {samples!r} would fit metric depth to targets known only "
                          "up to scale and shift; only scale-and-shift-invariant terms (ssi) take them")
