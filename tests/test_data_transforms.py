@@ -218,6 +218,43 @@ def test_camera_effects_on_a_real_photo():
         T.build({"camera": {"sharpen": 1}}, train=True)
 
 
+def test_texture_detail_adds_fine_patchy_luminance_detail_only():
+    import cv2
+
+    h, w = 192, 256
+    grey = make_sample(np.full((h, w, 3), 128, np.uint8), np.full((h, w), 2.0, np.float32),
+                       Intrinsics(200.0, 200.0, 128.0, 96.0, w, h), "grey")
+    rng = np.random.default_rng
+    for seed in range(3):
+        o = T.texture_detail(grey, rng(seed), amount=(12.0, 12.0), sigma=(2.0, 2.0))
+        d = o["rgb"].astype(np.float32) - 128.0
+        # luminance only, the geometry untouched
+        assert np.array_equal(d[..., 0], d[..., 1]) and np.array_equal(d[..., 0], d[..., 2])
+        assert np.array_equal(o["depth"], grey["depth"]) and o["K"] == grey["K"] and o["rgb"].dtype == np.uint8
+        # in patches: the smooth mask spares part of the image and covers the rest at the full amount
+        spared = (np.abs(d[..., 0]) < 0.5).mean()
+        assert 0.1 < spared < 0.7, spared
+        assert 0.45 * 12.0 < d.std() < 12.0
+        # fine detail: a wide Gaussian leaves almost nothing of it (no shading, no tint)
+        assert cv2.GaussianBlur(d[..., 0], (0, 0), 8.0).std() < 0.05 * d.std()
+    # deterministic per generator; probability 0 leaves the image alone
+    a = T.texture_detail(grey, rng(7), amount=(5.0, 9.0))["rgb"]
+    assert np.array_equal(a, T.texture_detail(grey, rng(7), amount=(5.0, 9.0))["rgb"])
+    assert T.texture_detail(grey, rng(7), p=0.0) is grey
+    # on a real photo, the fine-detail energy rises with the amount asked for
+    real = _real_photo_sample()
+    hp = [T.fine_detail_std(real["rgb"])] + [
+        T.fine_detail_std(T.texture_detail(real, rng(1), amount=(a, a), sigma=(2.0, 2.0))["rgb"]) for a in (8.0, 20.0)]
+    assert hp[0] < hp[1] < hp[2], hp
+    # from a config, in the training pipeline only, keys checked
+    cfg = {"texture": {"p": 1.0, "amount": [2, 20], "sigma": [1, 3]}}
+    assert "texture" in repr(T.build(cfg, train=True))
+    assert not np.array_equal(T.build(cfg, train=True)(real, rng(0))["rgb"], real["rgb"])
+    assert np.array_equal(T.build(cfg, train=False)(real, rng(0))["rgb"], real["rgb"])
+    with pytest.raises(ValueError, match=r"unknown texture augmentation keys \['std'\]"):
+        T.build({"texture": {"std": 1}}, train=True)
+
+
 def test_by_index_picks_the_transform_of_each_range_and_names_bad_use():
     a, b = T.build({}, train=True), T.build({"hflip": 1.0}, train=True)
     t = T.ByIndex([0, 2, 5], [a, b])

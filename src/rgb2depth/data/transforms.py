@@ -35,6 +35,12 @@ Config (the trainer's YAML passes this dict through; all keys optional)::
                     gain: [lo, hi] per-channel factor (Eigen);
                     gamma: [lo, hi] exponent on [0, 1] intensities;
                     hue: x -> hue rotated by up to +-x of a turn}        (train) none
+    texture:       {p: probability, amount: [lo, hi] std in 0..255 units,
+                    sigma: [lo, hi] high-pass scale in pixels}            (train) none
+                   (fine surface detail unrelated to the geometry, in patches: photographs
+                   carry 2.5-4 times the high-frequency energy of rendered rooms, and a
+                   network trained on both reads that detail as nearness; see
+                   :func:`texture_detail`)
     camera:        {blur: p, blur_sigma: [lo, hi], noise: [lo, hi] std in 0..255 units,
                     jpeg: p, jpeg_quality: [lo, hi]}                      (train) none
                    (domain randomisation: the defocus, sensor noise and compression of real
@@ -45,7 +51,7 @@ Config (the trainer's YAML passes this dict through; all keys optional)::
     depth_resample: "nearest" (default) or "valid"
     min_valid_fraction: for "valid" resampling (default 1.0: all contributing pixels valid)
 
-Training order: downsample, center_crop, resize, scale, zoom, rotate, crop, hflip, color, camera,
+Training order: downsample, center_crop, resize, scale, zoom, rotate, crop, hflip, color, texture, camera,
 grayscale, depth range, final resize to ``size`` when the shape still differs. Evaluation: the same without
 the random steps (crop is central). Deterministic: all randomness comes from the generator
 passed with each call. Keys other than rgb/depth/valid/K/pose (e.g. a loader's ``disparity``)
@@ -82,11 +88,12 @@ PRESETS: dict[str, dict] = {
 
 KNOWN_KEYS = {
     "preset", "downsample", "center_crop", "resize", "scale", "zoom", "rotate", "crop", "hflip", "color",
-    "camera", "grayscale", "min_depth", "max_depth", "depth_resample", "min_valid_fraction",
+    "texture", "camera", "grayscale", "min_depth", "max_depth", "depth_resample", "min_valid_fraction",
 }
 COLOR_KEYS = {"brightness", "contrast", "saturation", "gain", "gamma", "hue"}
 CAMERA_KEYS = {"blur", "blur_sigma", "noise", "jpeg", "jpeg_quality"}
-RANGE_KEYS = {"gain", "gamma", "blur_sigma", "noise", "jpeg_quality"}
+TEXTURE_KEYS = {"p", "amount", "sigma"}
+RANGE_KEYS = {"gain", "gamma", "blur_sigma", "noise", "jpeg_quality", "amount", "sigma"}
 #: ITU-R 601 luma weights of R, G, B (also the Y row of the YIQ transform of :func:`rotate_hue`).
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
@@ -332,6 +339,54 @@ def downsample(s: dict, factor: int, depth_mode: str = "nearest", min_frac: floa
 # ----------------------------------------------------------------------------- pipeline
 
 
+def fractal_noise(h: int, w: int, rng: np.random.Generator, octaves: int = 5, first: int = 1) -> np.ndarray:
+    """Zero-mean value noise with a 1/f-like spectrum, (h, w) float32: Gaussian lattices of cell
+    size ``first * 2**k`` pixels, bicubically upsampled and summed with weights 1 / (1 + k).
+    Written with OpenCV's resize: kornia's plasma noise works on torch batches and has no
+    band limit, and this runs per sample on numpy arrays in the data loader."""
+    out = np.zeros((h, w), np.float32)
+    for k in range(octaves):
+        cell = first * 2**k
+        g = rng.standard_normal((h // cell + 2, w // cell + 2)).astype(np.float32)
+        out += cv2.resize(g, (w, h), interpolation=cv2.INTER_CUBIC) / (1.0 + k)
+    return out - out.mean()
+
+
+def fine_detail_std(rgb: np.ndarray, sigma: float = 2.0) -> float:
+    """How much fine detail an image carries: the standard deviation (0..255 units) of its luma
+    minus a Gaussian blur of ``sigma`` pixels. Compare images at one size: the value depends on
+    the resolution."""
+    y = np.asarray(rgb, np.float32) @ LUMA
+    return float((y - cv2.GaussianBlur(y, (0, 0), sigma)).std())
+
+
+def texture_detail(s: dict, rng: np.random.Generator, p: float = 1.0, amount: tuple[float, float] = (0.0, 16.0),
+                   sigma: tuple[float, float] = (1.0, 3.0)) -> dict:
+    """With probability ``p``, add fine luminance detail that has nothing to do with the scene's
+    geometry, on the RGB only: fractal noise (finest cells of 1-3 pixels) high-passed at a random ``sigma`` (a Gaussian of that
+    many pixels subtracted), scaled to a random std ``amount`` (0..255 units) and faded in and out
+    by a smooth random mask, so it covers some surfaces and spares others.
+
+    Why: photographs carry several times the fine detail of the procedural renders
+    (:func:`fine_detail_std`), and a network trained on both can learn to read detail as
+    nearness; ``benchmarks/eval_camera_effects.py`` measures that on rendered rooms, and
+    docs/results/default_model_v3.md has the figures. Detail added at random to every image,
+    whatever its depth, carries no scale."""
+    if not p or rng.random() >= p:
+        return s
+    img = s["rgb"].astype(np.float32)
+    h, w = img.shape[:2]
+    sig = float(rng.uniform(*sigma))
+    n = fractal_noise(h, w, rng, first=int(rng.integers(1, 4)))
+    hp = n - cv2.GaussianBlur(n, (0, 0), sig)
+    hp *= float(rng.uniform(*amount)) / max(float(hp.std()), 1e-6)
+    mask = fractal_noise(h, w, rng, octaves=2, first=max(8, min(h, w) // 6))
+    mask = np.clip(0.5 + mask / max(float(mask.std()), 1e-6), 0.0, 1.0)
+    s = _copy(s)
+    s["rgb"] = np.clip(img + (hp * mask)[..., None] + 0.5, 0, 255).astype(np.uint8)
+    return s
+
+
 def _hw(v, key: str) -> tuple[int, int] | None:
     if v is None:
         return None
@@ -357,7 +412,7 @@ def resolve(cfg: dict | None) -> dict:
     unknown = set(out) - KNOWN_KEYS
     if unknown:
         raise ValueError(f"unknown transform config keys {sorted(unknown)} (known: {sorted(KNOWN_KEYS)})")
-    for key, known in (("color", COLOR_KEYS), ("camera", CAMERA_KEYS)):
+    for key, known in (("color", COLOR_KEYS), ("texture", TEXTURE_KEYS), ("camera", CAMERA_KEYS)):
         if isinstance(out.get(key), dict):
             bad = set(out[key]) - known
             if bad:
@@ -366,7 +421,7 @@ def resolve(cfg: dict | None) -> dict:
 
 
 def _options(d: dict | None) -> dict | None:
-    """A color/camera option dict with its [lo, hi] ranges as tuples and the rest as floats."""
+    """A color/texture/camera option dict with its [lo, hi] ranges as tuples and the rest as floats."""
     if not d:
         return None
     return {k: (tuple(float(x) for x in v) if k in RANGE_KEYS else float(v)) for k, v in d.items()}
@@ -392,6 +447,7 @@ class Compose:
         self.rotate = float(cfg.get("rotate", 0.0) or 0.0)
         self.hflip = float(cfg.get("hflip", 0.0) or 0.0)
         self.color = _options(cfg.get("color"))
+        self.texture = _options(cfg.get("texture"))
         self.camera = _options(cfg.get("camera"))
         self.gray = bool(cfg.get("grayscale", False))
         self.min_depth, self.max_depth = cfg.get("min_depth"), cfg.get("max_depth")
@@ -417,6 +473,8 @@ class Compose:
             st.append(f"hflip p={self.hflip}")
         if self.train and self.color:
             st.append(f"color {self.color}")
+        if self.train and self.texture:
+            st.append(f"texture {self.texture}")
         if self.train and self.camera:
             st.append(f"camera {self.camera}")
         if self.gray:
@@ -453,6 +511,8 @@ class Compose:
                 s = hflip(s)
             if self.color:
                 s = color_jitter(s, rng, **self.color)
+            if self.texture:
+                s = texture_detail(s, rng, **self.texture)
             if self.camera:
                 s = camera_effects(s, rng, **self.camera)
         elif self.crop:
