@@ -38,8 +38,8 @@ Config (the trainer's YAML passes this dict through; all keys optional)::
     texture:       {p: probability, amount: [lo, hi] std in 0..255 units,
                     sigma: [lo, hi] high-pass scale in pixels}            (train) none
                    (fine surface detail unrelated to the geometry, in patches: photographs
-                   carry 2.5-4 times the high-frequency energy of rendered rooms, and a
-                   network trained on both reads that detail as nearness; see
+                   carry several times the fine detail of rendered rooms, and a network
+                   trained on both can read that detail as nearness; see
                    :func:`texture_detail`)
     camera:        {blur: p, blur_sigma: [lo, hi], noise: [lo, hi] std in 0..255 units,
                     jpeg: p, jpeg_quality: [lo, hi]}                      (train) none
@@ -363,9 +363,10 @@ def fine_detail_std(rgb: np.ndarray, sigma: float = 2.0) -> float:
 def texture_detail(s: dict, rng: np.random.Generator, p: float = 1.0, amount: tuple[float, float] = (0.0, 16.0),
                    sigma: tuple[float, float] = (1.0, 3.0)) -> dict:
     """With probability ``p``, add fine luminance detail that has nothing to do with the scene's
-    geometry, on the RGB only: fractal noise (finest cells of 1-3 pixels) high-passed at a random ``sigma`` (a Gaussian of that
-    many pixels subtracted), scaled to a random std ``amount`` (0..255 units) and faded in and out
-    by a smooth random mask, so it covers some surfaces and spares others.
+    geometry, on the RGB only: fractal noise (finest cells of 1-3 pixels) high-passed at a random
+    ``sigma`` (a Gaussian of that many pixels subtracted), scaled to a random std ``amount``
+    (0..255 units) and faded in and out by a smooth random mask, so it covers some surfaces and
+    spares others.
 
     Why: photographs carry several times the fine detail of the procedural renders
     (:func:`fine_detail_std`), and a network trained on both can learn to read detail as
