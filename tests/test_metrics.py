@@ -372,6 +372,37 @@ def test_inverse_space_alignment_recovers_depth_and_floors_far_pixels():
         align(inv, g, valid, None, space="inverse")
 
 
+
+def test_inverse_fit_space_scores_depth_against_relative_inverse_depth():
+    """Depth predictions against ground truth known only as inverse depth up to scale and shift:
+    the prediction is inverted, fitted to 1/gt, and depths of zero or below are left out."""
+    from rgb2depth.metrics import align
+    from rgb2depth.metrics.alignment import defined
+
+    rng = np.random.default_rng(12)
+    g = rng.uniform(0.5, 9.0, (30, 40))
+    pred = 1.0 / (3.0 / g + 0.25)  # a depth whose inverse is affine in the true inverse depth
+    valid = np.ones(g.shape, bool)
+    depth, (s, t) = align(pred, g, valid, "scale_shift", space="inverse_fit", max_depth=10.0)
+    assert s == pytest.approx(1 / 3, rel=1e-9) and t == pytest.approx(-1 / 12, rel=1e-9)
+    assert np.allclose(depth, g, rtol=1e-9)
+    # the same as inverting by hand and aligning in "inverse"
+    assert np.allclose(depth, align(1.0 / pred, g, valid, "scale_shift", "inverse", 10.0)[0], rtol=1e-12)
+    # a depth of zero or below has no inverse: NaN out of align, outside `defined`, not scored
+    bad = pred.copy()
+    bad[:3, :] = -1.0
+    bad[3, :5] = 0.0
+    assert np.isnan(align(bad, g, valid, "scale_shift", "inverse_fit", 10.0)[0][:4, :5]).all()
+    assert defined(bad, "inverse_fit").sum() == g.size - 3 * 40 - 5 and defined(bad, "depth").all()
+    res = compute_metrics(bad, g, align="scale_shift", align_space="inverse_fit")
+    assert res["pixels"] == g.size - 3 * 40 - 5 and res["abs_rel"] < 1e-9 and res["align_space"] == "inverse_fit"
+    # NaN is still refused rather than dropped
+    bad[5, 5] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        compute_metrics(bad, g, align="scale_shift", align_space="inverse_fit")
+    with pytest.raises(ValueError, match="an alignment"):
+        MetricAccumulator(align_space="inverse_fit")
+
 # ----------------------------------------------------------------------------- protocols
 
 

@@ -225,7 +225,43 @@ def test_evaluation_scores_relative_data_only_after_a_fit_in_inverse_depth(tmp_p
     with pytest.raises(ValueError, match="up to scale and shift of inverse depth: score it with --align scale_shift"):
         evaluate_predictions(preds, src, protocol="none", align="median")
     res = evaluate_predictions(preds, src, protocol="none", align="scale_shift")
-    assert res["result"]["align_space"] == "inverse" and not res["errors"]
+    assert res["result"]["align_space"] == "inverse_fit" and not res["errors"]
     got = [(r["delta1"], r["abs_rel"]) for r in res["per_image"]]
     np.testing.assert_allclose(got, want, rtol=1e-5)
     assert 0.3 < got[0][0] < 0.95  # the noise leaves a score that is neither 0 nor 1
+
+
+def test_model_and_saved_predictions_score_relative_data_alike(tmp_path):
+    """A network scored on relative scenes directly (depth predictions fitted in inverse depth)
+    gives the same per-image figures as its predictions saved and scored from a folder."""
+    import torch
+
+    import test_training_plugin  # noqa: F401 - registers tiny_two_part
+    from rgb2depth import data, models
+    from rgb2depth.evaluation.evaluate import (
+        build_eval_dataset,
+        evaluate_dataset,
+        evaluate_predictions,
+        predict_metres,
+    )
+
+    for k, name in enumerate(("Toy", "Box")):
+        write_relative_scene(tmp_path / "2006", name, 7 + k)
+    spec = {"name": "middlebury_relative", "root": str(tmp_path / "2006")}
+    torch.manual_seed(3)
+    net = models.create("tiny_two_part").eval()
+    ds = build_eval_dataset(spec)
+    direct = evaluate_dataset(net, ds, protocol="none", align="scale_shift", input_size=(32, 32))
+    assert direct["result"]["align_space"] == "inverse_fit" and direct["result"]["count"] == 4
+    preds = tmp_path / "preds"
+    preds.mkdir()
+    for s in ds:
+        with torch.no_grad():
+            p = predict_metres(net, s["image"][None], out_size=tuple(s["depth"].shape[-2:]), input_size=(32, 32))
+        np.save(preds / (s["id"].replace("/", "_") + ".npy"), p[0, 0].numpy())
+    saved = evaluate_predictions(preds, data.create("middlebury_relative", root=tmp_path / "2006"), protocol="none",
+                                 align="scale_shift")
+    for a, b in zip(direct["per_image"], saved["per_image"], strict=True):
+        assert a["id"] == b["id"]
+        for key in ("delta1", "abs_rel", "scale", "shift"):
+            assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-9)

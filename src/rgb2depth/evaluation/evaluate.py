@@ -202,7 +202,7 @@ def evaluate_dataset(
     was_training = model.training
     model.eval()
     proto = protocol_object(protocol, min_depth, max_depth)
-    space, invert = relative_alignment(getattr(dataset, "source", dataset), align, "depth")
+    space = relative_alignment(getattr(dataset, "source", dataset), align, "depth")
     acc = MetricAccumulator(proto, aggregation=aggregation, align=align, align_space=space)
     images: list[dict] = []
     device = next(model.parameters()).device
@@ -231,8 +231,6 @@ def evaluate_dataset(
                 inside[..., y0:y1, x0:x1] = True
                 valid = valid & inside
             gt = torch.where(valid, depth, torch.full_like(depth, float("nan")))
-            if invert:  # relative ground truth: the fit is made in inverse depth
-                pred = 1.0 / pred.clamp_min(1e-6)
             acc.update(pred[:, 0].numpy(), gt[:, 0].numpy(), valid[:, 0].numpy(), id=ids)
             for k in range(len(group)):
                 if len(images) < keep_images:
@@ -363,24 +361,24 @@ def find_prediction(sample_id: str, index: int, files: dict[str, Path]) -> Path 
     return None
 
 
-def relative_alignment(source, align: str | None, space: str) -> tuple[str, bool]:
-    """``(alignment space, invert)`` for scoring predictions in ``space`` against ``source``.
+def relative_alignment(source, align: str | None, space: str) -> str:
+    """The alignment space for scoring predictions in ``space`` against ``source``.
 
-    Metric data: ``(space, False)``. A loader whose depth is known only up to a scale and a shift
-    of inverse depth (``relative_depth``, e.g. ``middlebury_relative``) is scored only with
+    Metric data: ``space``. A loader whose depth is known only up to a scale and a shift of
+    inverse depth (``relative_depth``, e.g. ``middlebury_relative``) is scored only with
     ``align="scale_shift"`` in inverse depth (any other alignment, or none, would score a stand-in
-    depth as if it were metres): ``("inverse", True)`` when the predictions are depth, which the
-    caller then inverts, since the inverse-space fit takes inverse depth.
+    depth as if it were metres): ``"inverse"`` for inverse-depth predictions, ``"inverse_fit"``
+    for depth predictions (:mod:`rgb2depth.metrics.alignment`).
     """
     from rgb2depth.training.data import is_relative
 
     if not is_relative(source):
-        return space, False
+        return space
     if align != "scale_shift":
         name = getattr(source, "name", type(source).__name__)
         raise ValueError(f"{name} gives depth only up to scale and shift of inverse depth: score it with "
                          f"--align scale_shift (fitted in inverse depth), not {align or 'none'!r}")
-    return "inverse", space == "depth"
+    return "inverse" if space == "inverse" else "inverse_fit"
 
 
 def evaluate_predictions(
@@ -422,7 +420,7 @@ def evaluate_predictions(
     files = prediction_files(folder)
     if not files:
         raise FileNotFoundError(f"{folder}: no prediction files (.npy, or 16-bit .png as predict --save png16 writes)")
-    space, invert = relative_alignment(source, align, "depth" if kind == "depth" else "inverse")
+    space = relative_alignment(source, align, "depth" if kind == "depth" else "inverse")
     acc = MetricAccumulator(protocol_object(protocol, min_depth, max_depth), aggregation=aggregation, align=align,
                             align_space=space)
     missing: list[str] = []
@@ -447,10 +445,6 @@ def evaluate_predictions(
         if pred.shape != gt.shape:
             pred = cv2.resize(pred, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
         ok = s["valid"] & np.isfinite(pred)
-        if invert:  # relative ground truth: the fit is made in inverse depth
-            with np.errstate(divide="ignore", invalid="ignore"):
-                pred = np.where(pred > 0, 1.0 / pred, np.nan)
-            ok &= np.isfinite(pred)
         try:
             acc.update(pred, gt, ok, id=sid)
         except ValueError as e:  # e.g. an alignment undefined for this map (a constant one)

@@ -21,7 +21,10 @@ scale and, for affine-invariant models, an offset, so the fit maps the predictio
 shift in disparity space), then inverts it. The aligned inverse
 depth is floored at ``1 / max_depth`` (the protocol's cap; without one, the largest valid
 ground-truth depth), so a pixel the fit sends to zero or below becomes the farthest depth
-instead of an infinite or negative one.
+instead of an infinite or negative one. ``"inverse_fit"`` is for depth predictions scored
+against ground truth known only as inverse depth up to scale and shift (relative data such as
+the Middlebury 2005/2006 disparities): the prediction is inverted, then fitted as ``"inverse"``.
+A depth of zero or below has no inverse: :func:`defined` leaves such pixels out of the scoring.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import math
 import numpy as np
 
 ALIGN_METHODS = ("median", "scale", "scale_shift")
-ALIGN_SPACES = ("depth", "inverse")
+ALIGN_SPACES = ("depth", "inverse", "inverse_fit")
 _ALIASES = {
     "median": "median",
     "scale": "scale",
@@ -89,6 +92,16 @@ def fit_alignment(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, method: s
     return s, float(gm - s * pm)
 
 
+def defined(pred: np.ndarray, space: str) -> np.ndarray:
+    """The pixels where a prediction in alignment ``space`` stands for a depth: all of them,
+    except in ``"inverse_fit"``, where a depth of zero or below has no inverse to fit (NaN is
+    kept, so that the caller's NaN check still sees it)."""
+    pred = np.asarray(pred)
+    if space == "inverse_fit":
+        return ~(pred <= 0)
+    return np.ones(pred.shape, dtype=bool)
+
+
 def align(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, method: str | None, space: str = "depth",
           max_depth: float = math.inf) -> tuple[np.ndarray, tuple[float, float]]:
     """Return the aligned prediction in metres and ``(scale, shift)`` fitted on ``valid`` pixels.
@@ -96,8 +109,9 @@ def align(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, method: str | Non
     ``space="depth"``: ``scale * pred + shift``. ``space="inverse"``: ``pred`` is inverse depth
     or disparity; ``1 / max(scale * pred + shift, 1 / cap)`` with the fit taken against
     ``1 / gt`` and ``cap`` = ``max_depth`` when finite, else the largest valid ground truth
-    (see the module docstring). ``method=None`` with ``space="inverse"`` is refused: inverse
-    depth of unknown scale has no depth without a fit.
+    (see the module docstring). ``space="inverse_fit"``: ``pred`` is depth, inverted and then
+    aligned as ``"inverse"`` (NaN where it is zero or below). ``method=None`` is refused in both
+    inverse spaces: inverse depth of unknown scale has no depth without a fit.
     """
     if space not in ALIGN_SPACES:
         raise ValueError(f"unknown alignment space {space!r} (known: {', '.join(ALIGN_SPACES)})")
@@ -108,6 +122,9 @@ def align(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, method: str | Non
         return np.asarray(pred, dtype=np.float64) * s + t, (s, t)
     if canonical_method(method) is None:
         raise ValueError("inverse depth / disparity needs an alignment (median, scale or scale_shift) to become depth")
+    if space == "inverse_fit":
+        pred = np.asarray(pred, dtype=np.float64)
+        pred = np.divide(1.0, pred, out=np.full(pred.shape, np.nan), where=pred > 0)
     g = np.asarray(gt, dtype=np.float64)
     ok = np.asarray(valid, dtype=bool) & np.isfinite(g) & (g > 0)
     inv_gt = np.divide(1.0, g, out=np.zeros_like(g), where=ok)

@@ -76,7 +76,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .alignment import ALIGN_SPACES, align, canonical_method
+from .alignment import ALIGN_SPACES, align, canonical_method, defined
 from .protocols import Protocol, get_protocol
 
 METRIC_KEYS = (
@@ -286,7 +286,8 @@ class MetricAccumulator:
     """Accumulates metrics over a dataset, image by image.
 
     ``MetricAccumulator(protocol="nyu", aggregation="per_image" | "pooled", align=None |
-    "median" | "scale" | "scale_shift", variant="standard", align_space="depth" | "inverse",
+    "median" | "scale" | "scale_shift", variant="standard", align_space="depth" | "inverse" |
+    "inverse_fit",
     **options)``; feed it with
     ``update(pred, gt, valid=None, id=None)`` (HxW, NxHxW or Nx1xHxW numpy arrays or torch
     tensors, metres; ``id`` a name or a list of names for a batch) and read ``compute()``.
@@ -294,7 +295,10 @@ class MetricAccumulator:
 
     ``align_space="inverse"``: the predictions are inverse depth or disparity (any scale and
     offset); each is aligned to ``1 / gt`` and inverted before scoring
-    (:func:`~.alignment.align`), which needs an ``align`` method.
+    (:func:`~.alignment.align`), which needs an ``align`` method. ``align_space="inverse_fit"``:
+    the predictions are depth and the ground truth is known only as inverse depth up to scale
+    and shift, so each prediction is inverted, then aligned the same way; its pixels of zero or
+    negative depth are not scored (:func:`~.alignment.defined`).
     """
 
     def __init__(
@@ -303,7 +307,7 @@ class MetricAccumulator:
         aggregation: Literal["per_image", "pooled"] = "per_image",
         align: str | None = None,
         variant: str = "standard",
-        align_space: Literal["depth", "inverse"] = "depth",
+        align_space: Literal["depth", "inverse", "inverse_fit"] = "depth",
         **options: Any,
     ) -> None:
         if aggregation not in ("per_image", "pooled"):
@@ -313,7 +317,7 @@ class MetricAccumulator:
         self.protocol = get_protocol(protocol)
         self.aggregation = aggregation
         self.align = canonical_method(align)
-        if align_space == "inverse" and self.align is None:
+        if align_space != "depth" and self.align is None:
             raise ValueError("inverse depth / disparity predictions need an alignment (median, scale or scale_shift)")
         self.align_space = align_space
         self.variant = variant
@@ -362,7 +366,7 @@ class MetricAccumulator:
         h, w = g.shape
         proto = self.protocol
         box = proto.crop_box(h, w)
-        mask = self.valid_mask(g, v)
+        mask = self.valid_mask(g, v) & defined(p, self.align_space)
         if not mask.any():
             warnings.warn(
                 f"image {label}: no valid ground-truth pixel under protocol {proto.name!r} "
@@ -457,14 +461,15 @@ def compute_metrics(
     align: str | None = None,
     ids: Any = None,
     variant: str = "standard",
-    align_space: Literal["depth", "inverse"] = "depth",
+    align_space: Literal["depth", "inverse", "inverse_fit"] = "depth",
     **options: Any,
 ) -> dict[str, Any]:
     """Metrics of ``pred`` against ``gt`` (HxW, NxHxW or Nx1xHxW; numpy or torch; metres).
 
     ``valid``: optional user mask (same shape), combined with the protocol's range and crop.
     ``protocol``: a name from :func:`~.protocols.protocol_names`, a Protocol, or None (``none``).
-    ``align_space="inverse"``: ``pred`` is inverse depth or disparity, aligned to ``1 / gt``.
+    ``align_space="inverse"``: ``pred`` is inverse depth or disparity, aligned to ``1 / gt``;
+    ``"inverse_fit"``: ``pred`` is depth, inverted and aligned so (see :class:`MetricAccumulator`).
     ``options``: :class:`MetricOptions` fields (``silog_lambda``, ``silog_form``,
     ``rel_denominator``, ``ssim_window``, ``ssim_data_range``). Returns the keys of
     :data:`METRIC_KEYS` as floats plus ``aggregation``, ``protocol``, ``align``, ``variant``,
