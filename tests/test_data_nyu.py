@@ -177,3 +177,28 @@ def test_labeled_mat_in_dataloader_workers(tmp_path):
     dl = torch.utils.data.DataLoader(data.DepthDataset(src), batch_size=2, num_workers=2)
     depth = torch.cat([b["depth"] for b in dl])
     assert torch.allclose(depth[:, 0], torch.from_numpy(np.stack(depths)))
+
+
+def test_nyu_fine_tune_config_trains_and_validates_on_the_training_split_only(tmp_path, shared_data):
+    """configs/default_v3_nyu_ft.yaml against a stand-in of the 1449-image labeled file and the
+    real official splits: 700 training images listed 3 times, the other 95 validate, and no image
+    of the official test split (which holds the reported NYU sample) is in either."""
+    from pathlib import Path
+
+    from rgb2depth.training.config import load_config
+    from rgb2depth.training.data import build_source
+
+    splits = require(shared_data / "nyu" / "splits.mat")
+    rgbs = [np.full((2, 3, 3), k % 256, np.uint8) for k in range(1449)]
+    _write_labeled_mat(tmp_path / "nyu_depth_v2_labeled.mat", rgbs, [np.ones((2, 3), np.float32)] * 1449)
+    cfg = load_config(Path(__file__).resolve().parent.parent / "configs" / "default_v3_nyu_ft.yaml")
+    items = [dict(it, path=str(tmp_path / "nyu_depth_v2_labeled.mat"), splits=str(splits))
+             for it in cfg["data"]["train"] + cfg["data"]["val"] if it["name"] == "nyu_labeled"]
+    train, val = (build_source(it) for it in items)
+    assert len(train) == 2100 and len(val) == 95
+    test_ids = {f"nyu_labeled_{i:04d}" for i in read_nyu_splits(splits)["test"]}
+    train_ids = {train[k]["id"] for k in range(len(train))}
+    val_ids = {val[k]["id"] for k in range(len(val))}
+    assert len(train_ids) == 700 and len(val_ids) == 95
+    assert not train_ids & val_ids and not (train_ids | val_ids) & test_ids
+    assert val[0]["rgb"][0, 0, 0] == (read_nyu_splits(splits)["train"][700] - 1) % 256  # the 701st training image
