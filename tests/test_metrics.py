@@ -372,7 +372,6 @@ def test_inverse_space_alignment_recovers_depth_and_floors_far_pixels():
         align(inv, g, valid, None, space="inverse")
 
 
-
 def test_inverse_fit_space_scores_depth_against_relative_inverse_depth():
     """Depth predictions against ground truth known only as inverse depth up to scale and shift:
     the prediction is inverted, fitted to 1/gt, and depths of zero or below are left out."""
@@ -402,6 +401,7 @@ def test_inverse_fit_space_scores_depth_against_relative_inverse_depth():
         compute_metrics(bad, g, align="scale_shift", align_space="inverse_fit")
     with pytest.raises(ValueError, match="an alignment"):
         MetricAccumulator(align_space="inverse_fit")
+
 
 # ----------------------------------------------------------------------------- protocols
 
