@@ -352,12 +352,17 @@ def fractal_noise(h: int, w: int, rng: np.random.Generator, octaves: int = 5, fi
     return out - out.mean()
 
 
+def high_pass(x: np.ndarray, sigma: float) -> np.ndarray:
+    """``x`` minus its Gaussian blur of ``sigma`` pixels: the detail finer than ``sigma``, the
+    quantity :func:`fine_detail_std` measures and :func:`texture_detail` adds."""
+    return x - cv2.GaussianBlur(x, (0, 0), sigma)
+
+
 def fine_detail_std(rgb: np.ndarray, sigma: float = 2.0) -> float:
     """How much fine detail an image carries: the standard deviation (0..255 units) of its luma
     minus a Gaussian blur of ``sigma`` pixels. Compare images at one size: the value depends on
     the resolution."""
-    y = np.asarray(rgb, np.float32) @ LUMA
-    return float((y - cv2.GaussianBlur(y, (0, 0), sigma)).std())
+    return float(high_pass(np.asarray(rgb, np.float32) @ LUMA, sigma).std())
 
 
 def texture_detail(s: dict, rng: np.random.Generator, p: float = 1.0, amount: tuple[float, float] = (0.0, 16.0),
@@ -379,7 +384,7 @@ def texture_detail(s: dict, rng: np.random.Generator, p: float = 1.0, amount: tu
     h, w = img.shape[:2]
     sig = float(rng.uniform(*sigma))
     n = fractal_noise(h, w, rng, first=int(rng.integers(1, 4)))
-    hp = n - cv2.GaussianBlur(n, (0, 0), sig)
+    hp = high_pass(n, sig)
     hp *= float(rng.uniform(*amount)) / max(float(hp.std()), 1e-6)
     mask = fractal_noise(h, w, rng, octaves=2, first=max(8, min(h, w) // 6))
     mask = np.clip(0.5 + mask / max(float(mask.std()), 1e-6), 0.0, 1.0)
